@@ -1,0 +1,397 @@
+//! Typed configuration, read once at cold start.
+//!
+//! Every setting is an environment variable (DESIGN.md, "Contracts"). Parsing
+//! is a pure function of a lookup so tests never touch the process
+//! environment, and every failure names the variable at fault.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::source::symbee::SymbeeRegion;
+
+/// A setting that is missing or does not parse. The message names the variable.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads settings through a lookup function (`std::env::var` in production).
+pub struct Settings<'a> {
+    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+impl<'a> Settings<'a> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    pub fn from_env() -> Settings<'static> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The trimmed value, with an empty value treated as unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name)
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!("must be true or false, not {other:?}"),
+            )),
+        }
+    }
+
+    pub fn integer(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let Some(text) = self.optional(name) else {
+            return Ok(default);
+        };
+        let value: u64 = text
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("must be a whole number, not {text:?}")))?;
+        if !range.contains(&value) {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "must be from {} to {}, not {value}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// A comma-separated list; blanks between commas are dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.optional(name)
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The Symbee tenant: who we are when we call Symbee and whose records we emit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    pub company_code: String,
+    pub environment: String,
+}
+
+/// Settings of the Symbee source (on when `SYMBEE_COMPANY_CODE` is set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbeeConfig {
+    pub tenant: Tenant,
+    pub region: SymbeeRegion,
+    /// Region of the Secrets Manager that holds the API key; also sent as
+    /// the `X-sc-secrets-region` header.
+    pub secrets_region: String,
+    pub api_key_secret_id: String,
+    pub include_amazon_queues: bool,
+    pub queue_ids: Vec<String>,
+    /// `scheme://host[:port]` replacing the regional host (local stand-ins).
+    pub base_url: Option<String>,
+    pub timeout: Duration,
+}
+
+impl SymbeeConfig {
+    pub const DEFAULT_SECRET_ID: &'static str = "SYMBEE_CONNECT_API_KEY";
+
+    /// `None` when the source is off (no company code).
+    pub fn from_settings(settings: &Settings<'_>) -> Result<Option<Self>, ConfigError> {
+        let Some(company_code) = settings.optional("SYMBEE_COMPANY_CODE") else {
+            return Ok(None);
+        };
+        let environment = settings.required("SYMBEE_ENVIRONMENT")?;
+        let region_text = settings.optional("SYMBEE_REGION").unwrap_or_default();
+        let region = SymbeeRegion::parse(&region_text)
+            .map_err(|problem| ConfigError::new("SYMBEE_REGION", problem))?;
+        let secrets_region = settings
+            .optional("SYMBEE_SECRETS_REGION")
+            .unwrap_or_else(|| region.aws_region().to_owned());
+        if !looks_like_aws_region(&secrets_region) {
+            return Err(ConfigError::new(
+                "SYMBEE_SECRETS_REGION",
+                format!("must be an AWS Region such as us-east-1, not {secrets_region:?}"),
+            ));
+        }
+        let base_url = settings
+            .optional("SYMBEE_BASE_URL")
+            .map(|url| validate_base_url(&url))
+            .transpose()
+            .map_err(|problem| ConfigError::new("SYMBEE_BASE_URL", problem))?;
+        let timeout_ms = settings.integer("SYMBEE_TIMEOUT_MS", 5_000, 100..=60_000)?;
+        Ok(Some(Self {
+            tenant: Tenant {
+                company_code,
+                environment,
+            },
+            region,
+            secrets_region,
+            api_key_secret_id: settings
+                .optional("SYMBEE_API_KEY_SECRET_ID")
+                .unwrap_or_else(|| Self::DEFAULT_SECRET_ID.to_owned()),
+            include_amazon_queues: settings.boolean("SYMBEE_INCLUDE_AMAZON_QUEUES", true)?,
+            queue_ids: settings.list("SYMBEE_QUEUE_IDS"),
+            base_url,
+            timeout: Duration::from_millis(timeout_ms),
+        }))
+    }
+}
+
+fn looks_like_aws_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Accepts `scheme://host[:port]` (the path is ours to append), trimming a
+/// trailing slash.
+fn validate_base_url(url: &str) -> Result<String, String> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("must start with http:// or https://, not {url:?}"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "must be scheme://host[:port] with no path, not {url:?}"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A Kinesis stream, named either way the API accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamRef {
+    Name(String),
+    Arn(String),
+}
+
+impl StreamRef {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("arn:") {
+            let parts: Vec<&str> = text.splitn(6, ':').collect();
+            let valid = parts.len() == 6
+                && parts[2] == "kinesis"
+                && parts[5]
+                    .strip_prefix("stream/")
+                    .is_some_and(|n| !n.is_empty());
+            if !valid {
+                return Err(format!(
+                    "must be a stream name or arn:aws:kinesis:REGION:ACCOUNT:stream/NAME, not {text:?}"
+                ));
+            }
+            return Ok(Self::Arn(text.to_owned()));
+        }
+        let valid_name = text.len() <= 128
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !valid_name {
+            return Err(format!(
+                "must be a stream name (letters, digits, _ . -, at most 128) or an ARN, not {text:?}"
+            ));
+        }
+        Ok(Self::Name(text.to_owned()))
+    }
+}
+
+/// Everything the poller needs, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollerConfig {
+    pub symbee: Option<SymbeeConfig>,
+    /// Amazon Connect instance id; the Connect source lands in a later change.
+    pub connect_instance_id: Option<String>,
+    pub table: String,
+    pub stream: StreamRef,
+    pub poll_interval: Duration,
+    pub history_retention_hours: u64,
+    /// Time kept free at the end of an invocation, so the last cycle finishes.
+    pub safety_margin: Duration,
+    /// Upper bound on one cycle's writes (DynamoDB and Kinesis, retries included).
+    pub write_timeout: Duration,
+}
+
+impl PollerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_env())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_lookup(lookup))
+    }
+
+    pub fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+        let symbee = SymbeeConfig::from_settings(settings)?;
+        let connect_instance_id = settings.optional("CONNECT_INSTANCE_ID");
+        if let Some(id) = &connect_instance_id {
+            // Fail loudly rather than run half the configured sources.
+            return Err(ConfigError::new(
+                "CONNECT_INSTANCE_ID",
+                format!("is set ({id}) but this build has no Amazon Connect source yet"),
+            ));
+        }
+        if symbee.is_none() {
+            return Err(ConfigError::new(
+                "SYMBEE_COMPANY_CODE",
+                "no source is enabled: set SYMBEE_COMPANY_CODE (Symbee) or CONNECT_INSTANCE_ID (Amazon Connect)",
+            ));
+        }
+        let table = settings.required("SNAPSHOT_TABLE")?;
+        let stream = StreamRef::parse(&settings.required("SNAPSHOT_STREAM")?)
+            .map_err(|problem| ConfigError::new("SNAPSHOT_STREAM", problem))?;
+        let poll_interval = settings.integer("POLL_INTERVAL_SECONDS", 10, 1..=900)?;
+        let history_retention_hours =
+            settings.integer("HISTORY_RETENTION_HOURS", 24, 1..=24 * 90)?;
+        let safety_margin_ms = settings.integer("POLL_SAFETY_MARGIN_MS", 1_000, 0..=60_000)?;
+        let write_timeout_ms = settings.integer("WRITE_TIMEOUT_MS", 5_000, 100..=60_000)?;
+        Ok(Self {
+            symbee,
+            connect_instance_id,
+            table,
+            stream,
+            poll_interval: Duration::from_secs(poll_interval),
+            history_retention_hours,
+            safety_margin: Duration::from_millis(safety_margin_ms),
+            write_timeout: Duration::from_millis(write_timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<PollerConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PollerConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("SYMBEE_COMPANY_CODE", "abc-gadgets"),
+        ("SYMBEE_ENVIRONMENT", "prod"),
+        ("SNAPSHOT_TABLE", "snapshots"),
+        ("SNAPSHOT_STREAM", "queue-stats"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = BASE.to_vec();
+        pairs.extend_from_slice(extra);
+        pairs
+    }
+
+    #[test]
+    fn defaults_fill_in_everything_optional() {
+        let config = config(BASE).unwrap();
+        let symbee = config.symbee.unwrap();
+        assert_eq!(symbee.region, SymbeeRegion::UsEast1);
+        assert_eq!(symbee.secrets_region, "us-east-1");
+        assert_eq!(symbee.api_key_secret_id, "SYMBEE_CONNECT_API_KEY");
+        assert!(symbee.include_amazon_queues);
+        assert!(symbee.queue_ids.is_empty());
+        assert_eq!(config.poll_interval, Duration::from_secs(10));
+        assert_eq!(config.history_retention_hours, 24);
+        assert_eq!(config.stream, StreamRef::Name("queue-stats".into()));
+    }
+
+    #[test]
+    fn no_source_fails_naming_the_settings() {
+        let err = config(&[("SNAPSHOT_TABLE", "t"), ("SNAPSHOT_STREAM", "s")]).unwrap_err();
+        assert!(err.to_string().contains("SYMBEE_COMPANY_CODE"));
+        assert!(err.to_string().contains("CONNECT_INSTANCE_ID"));
+    }
+
+    #[test]
+    fn each_invalid_setting_is_named() {
+        let cases: &[(&str, &str)] = &[
+            ("POLL_INTERVAL_SECONDS", "0"),
+            ("POLL_INTERVAL_SECONDS", "901"),
+            ("POLL_INTERVAL_SECONDS", "ten"),
+            ("SYMBEE_INCLUDE_AMAZON_QUEUES", "yes"),
+            ("SYMBEE_REGION", "mars-north-1"),
+            ("SYMBEE_BASE_URL", "localhost:9443"),
+            ("SYMBEE_BASE_URL", "http://127.0.0.1:9443/path"),
+            ("SYMBEE_SECRETS_REGION", "nowhere"),
+            ("SNAPSHOT_STREAM", "arn:aws:s3:::bucket"),
+            ("HISTORY_RETENTION_HOURS", "0"),
+        ];
+        for (name, value) in cases {
+            let err = config(&with(&[(name, value)])).unwrap_err();
+            assert_eq!(&err.name, name, "{value}");
+        }
+        for missing in ["SYMBEE_ENVIRONMENT", "SNAPSHOT_TABLE", "SNAPSHOT_STREAM"] {
+            let pairs: Vec<_> = BASE
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(config(&pairs).unwrap_err().name, missing);
+        }
+    }
+
+    #[test]
+    fn lists_urls_regions_and_arns_parse() {
+        let config = config(&with(&[
+            ("SYMBEE_QUEUE_IDS", " email-care, ,sms-care "),
+            ("SYMBEE_BASE_URL", "http://127.0.0.1:9443/"),
+            ("SYMBEE_REGION", "eu-west-2"),
+            (
+                "SNAPSHOT_STREAM",
+                "arn:aws:kinesis:us-east-1:123456789012:stream/qs",
+            ),
+        ]))
+        .unwrap();
+        let symbee = config.symbee.unwrap();
+        assert_eq!(symbee.queue_ids, vec!["email-care", "sms-care"]);
+        assert_eq!(symbee.base_url.as_deref(), Some("http://127.0.0.1:9443"));
+        assert_eq!(symbee.secrets_region, "eu-west-2");
+        assert!(matches!(config.stream, StreamRef::Arn(_)));
+    }
+}

@@ -1,0 +1,4 @@
+//! Lambda entry points: each turns its trigger's event into a domain call
+//! and decides how errors surface for that trigger.
+
+pub mod poller;

@@ -1,0 +1,331 @@
+//! The normalized queue model every source maps into and every reader serves.
+//!
+//! Field names follow Symbee's response (the vocabulary users already know),
+//! serialized as camelCase JSON. Vendor enumerations grow over time, so each
+//! is an [`open_enum!`] that keeps an unknown value as its string: a new
+//! Symbee task type must never fail a poll.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Declares a string enumeration whose unknown values survive a round trip.
+macro_rules! open_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this build does not know yet, kept verbatim.
+            Other(String),
+        }
+
+        impl $name {
+            /// The wire string of this value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(text) => text,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)+
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Ok(Self::from(text.as_ref()))
+            }
+        }
+    };
+}
+
+open_enum!(
+    /// Which of our sources reported a queue.
+    SourceName {
+        Symbee = "symbee",
+        Connect = "connect",
+        EightByEight = "8x8",
+        Clarity = "clarity",
+    }
+);
+
+open_enum!(
+    /// Who delivers the queue's work (Symbee's `queueInfo.deliveryProvider`).
+    DeliveryProvider {
+        Amazon = "AMAZON",
+        Symbee = "SYMBEE",
+    }
+);
+
+open_enum!(
+    /// The kind of work a queue holds (Symbee's `queueInfo.taskType`).
+    TaskType {
+        AmazonAny = "AMAZON_ANY",
+        RoutedEmail = "ROUTED_EMAIL",
+        Webchat = "WEBCHAT",
+        Sms = "SMS",
+        SmsPinpoint = "SMS_PINPOINT",
+        SmsWebhook = "SMS_WEBHOOK",
+        PreviewDial = "PREVIEW_DIAL",
+        SocialWhatsapp = "SOCIAL_WHATSAPP",
+        SocialLine = "SOCIAL_LINE",
+        SocialFbMessenger = "SOCIAL_FBMESSENGER",
+        SocialTwitterDm = "SOCIAL_TWITTERDM",
+        SocialOther = "SOCIAL_OTHER",
+        InstantMessage = "INSTANT_MESSAGE",
+        UcCall = "UC_CALL",
+        GenericTask = "GENERIC_TASK",
+    }
+);
+
+open_enum!(
+    /// Whether a queue is taking work (Symbee's `openClosedState`).
+    OpenClosedState {
+        ForcedOpen = "FORCED_OPEN",
+        ForcedClosed = "FORCED_CLOSED",
+        OperatingHoursOpen = "OPERATING_HOURS_OPEN",
+        OperatingHoursClosed = "OPERATING_HOURS_CLOSED",
+        OperatingHoursUnknown = "OPERATING_HOURS_UNKNOWN",
+    }
+);
+
+/// The counters a queue (or one channel of it) reports. `None` means the
+/// source cannot supply the figure: never a made-up zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub agents_staffed: Option<u64>,
+    pub agents_available: Option<u64>,
+    pub agents_working: Option<u64>,
+    pub agents_in_wrap: Option<u64>,
+    pub agents_in_error: Option<u64>,
+    pub agents_unavailable: Option<u64>,
+    pub items_in_queue: Option<u64>,
+    pub items_scheduled: Option<u64>,
+    pub items_being_delivered: Option<u64>,
+    /// Age of the oldest waiting item, in seconds, whatever unit the source used.
+    pub oldest_item: Option<u64>,
+}
+
+/// Today-so-far figures for a queue (sources that have them, e.g. Connect).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intraday {
+    /// Start of "today" in the configured time zone, RFC 3339.
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
+    /// Percentage answered within each threshold, keyed by threshold seconds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_level: BTreeMap<String, Option<f64>>,
+    pub contacts_handled: Option<u64>,
+    pub contacts_abandoned: Option<u64>,
+    /// Seconds.
+    pub avg_handle_time: Option<f64>,
+    /// Seconds.
+    pub avg_queue_answer_time: Option<f64>,
+}
+
+/// One queue as one source saw it at one poll.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub source: SourceName,
+    pub queue_id: String,
+    pub queue_name: String,
+    pub delivery_provider: DeliveryProvider,
+    pub task_type: TaskType,
+    pub open_closed_state: OpenClosedState,
+    #[serde(flatten)]
+    pub counters: Counters,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents_online: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots_active: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots_available: Option<u64>,
+    /// Per-channel breakdown (`VOICE`, `CHAT`, `TASK`) where the source has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<BTreeMap<String, Counters>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intraday: Option<Intraday>,
+    /// True when the figures are carried over from an earlier poll because
+    /// the source failed this time.
+    #[serde(default)]
+    pub stale: bool,
+    /// When these figures were observed, present on stale queues.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl QueueStats {
+    /// A queue with every optional field empty; sources fill in what they have.
+    pub fn new(
+        source: SourceName,
+        queue_id: impl Into<String>,
+        queue_name: impl Into<String>,
+        delivery_provider: DeliveryProvider,
+        task_type: TaskType,
+        open_closed_state: OpenClosedState,
+    ) -> Self {
+        Self {
+            source,
+            queue_id: queue_id.into(),
+            queue_name: queue_name.into(),
+            delivery_provider,
+            task_type,
+            open_closed_state,
+            counters: Counters::default(),
+            agents_online: None,
+            slots_active: None,
+            slots_available: None,
+            channels: None,
+            intraday: None,
+            stale: false,
+            as_of: None,
+        }
+    }
+}
+
+/// Whether a source answered in one poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    Ok,
+    Error,
+}
+
+/// A machine-readable code and a human message; never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// How one source fared in one poll.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    pub source: SourceName,
+    pub status: SourceState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    pub latency_ms: u64,
+    pub queue_count: usize,
+}
+
+/// One poll: every enabled source's status and every queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub snapshot_id: String,
+    /// When the cycle started polling.
+    #[serde(with = "rfc3339")]
+    pub observed_at: DateTime<Utc>,
+    pub sources: Vec<SourceStatus>,
+    pub queues: Vec<QueueStats>,
+}
+
+/// Formats a timestamp the way every contract in this project shows it:
+/// RFC 3339, UTC, millisecond precision, `Z` suffix.
+pub fn format_rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Serde adapter for [`format_rfc3339`].
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_rfc3339(at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde adapter for an optional [`rfc3339`] timestamp.
+pub mod rfc3339_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::rfc3339::serialize(at, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapper(#[serde(with = "super::rfc3339")] DateTime<Utc>);
+        Ok(Option::<Wrapper>::deserialize(d)?.map(|Wrapper(at)| at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_round_trip_as_strings() {
+        let task: TaskType = serde_json::from_str("\"SOCIAL_MASTODON\"").unwrap();
+        assert_eq!(task, TaskType::Other("SOCIAL_MASTODON".into()));
+        assert_eq!(serde_json::to_string(&task).unwrap(), "\"SOCIAL_MASTODON\"");
+        let known: TaskType = serde_json::from_str("\"SMS_PINPOINT\"").unwrap();
+        assert_eq!(known, TaskType::SmsPinpoint);
+    }
+
+    #[test]
+    fn counters_flatten_into_the_queue_and_unknown_figures_are_null() {
+        let queue = QueueStats::new(
+            SourceName::Connect,
+            "q1",
+            "Queue 1",
+            DeliveryProvider::Amazon,
+            TaskType::AmazonAny,
+            OpenClosedState::OperatingHoursUnknown,
+        );
+        let json = serde_json::to_value(&queue).unwrap();
+        assert_eq!(json["itemsBeingDelivered"], serde_json::Value::Null);
+        assert_eq!(json["stale"], false);
+        assert!(json.get("asOf").is_none());
+        let back: QueueStats = serde_json::from_value(json).unwrap();
+        assert_eq!(back, queue);
+    }
+
+    #[test]
+    fn timestamps_are_utc_millis() {
+        let at = DateTime::parse_from_rfc3339("2026-11-22T01:02:03.456789+02:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(format_rfc3339(&at), "2026-11-21T23:02:03.456Z");
+    }
+}

@@ -1,0 +1,375 @@
+//! The poll cycle and the invocation loop, free of Lambda types.
+//!
+//! A cycle polls every source at once (its wall time is the slowest source,
+//! not the sum), builds one snapshot, and writes the store and the stream at
+//! once. A failed source does not stop the others: its queues from its last
+//! good poll are carried over marked `stale`. An invocation runs cycles
+//! every poll interval until the next one could not finish before the
+//! deadline, and fails only when nothing at all could be written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::Tenant;
+use crate::model::{QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
+use crate::sink::{PublishReport, RecordSink, record::records_for};
+use crate::source::{QueueSource, SourceError};
+use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
+
+/// How the cycle loop is paced.
+#[derive(Clone, Debug)]
+pub struct Pacing {
+    pub poll_interval: Duration,
+    /// The longest a source may take in one cycle.
+    pub source_timeout: Duration,
+    /// The longest the writes of one cycle may take.
+    pub write_timeout: Duration,
+    /// Kept free before the deadline.
+    pub safety_margin: Duration,
+}
+
+impl Pacing {
+    /// The most one cycle can take: its sources, then its writes.
+    pub fn cycle_budget(&self) -> Duration {
+        self.source_timeout + self.write_timeout
+    }
+}
+
+/// Queues a source reported at its last good poll.
+#[derive(Clone, Debug)]
+struct LastGood {
+    observed_at: DateTime<Utc>,
+    queues: Vec<QueueStats>,
+}
+
+pub struct Poller {
+    sources: Vec<Arc<dyn QueueSource>>,
+    writer: Arc<dyn SnapshotWriter>,
+    reader: Arc<dyn SnapshotReader>,
+    sink: Arc<dyn RecordSink>,
+    tenant: Option<Tenant>,
+    pacing: Pacing,
+    /// Survives between invocations of a warm function; seeded from the
+    /// store on the first cycle after a cold start.
+    last_good: Mutex<Option<HashMap<SourceName, LastGood>>>,
+}
+
+/// What one cycle did, logged as one structured line.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CycleReport {
+    pub snapshot_id: String,
+    #[serde(with = "crate::model::rfc3339")]
+    pub observed_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub queues: usize,
+    pub stale_queues: usize,
+    pub sources: Vec<SourceStatus>,
+    /// `written`, `superseded`, or the store error's code.
+    pub store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
+    pub records_sent: usize,
+    pub records_failed: usize,
+    pub put_records_calls: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_records: Vec<String>,
+}
+
+impl CycleReport {
+    /// The snapshot reached the store, or at least one record the stream.
+    pub fn wrote_something(&self) -> bool {
+        self.store_error.is_none() || self.records_sent > 0
+    }
+
+    /// Every queue is in the store and on the stream.
+    pub fn wrote_everything(&self) -> bool {
+        self.store_error.is_none() && self.records_failed == 0
+    }
+}
+
+/// What one invocation did.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationSummary {
+    pub cycles: usize,
+    pub cycles_with_writes: usize,
+    pub queues_last_cycle: usize,
+    pub records_sent: usize,
+    pub records_failed: usize,
+}
+
+#[derive(Debug, Error)]
+pub enum PollerError {
+    #[error(
+        "no cycle of this invocation could write anything ({cycles} cycles); last store error: {last_error}"
+    )]
+    NothingWritten { cycles: usize, last_error: String },
+}
+
+impl Poller {
+    pub fn new(
+        sources: Vec<Arc<dyn QueueSource>>,
+        writer: Arc<dyn SnapshotWriter>,
+        reader: Arc<dyn SnapshotReader>,
+        sink: Arc<dyn RecordSink>,
+        tenant: Option<Tenant>,
+        pacing: Pacing,
+    ) -> Self {
+        Self {
+            sources,
+            writer,
+            reader,
+            sink,
+            tenant,
+            pacing,
+            last_good: Mutex::new(None),
+        }
+    }
+
+    pub fn pacing(&self) -> &Pacing {
+        &self.pacing
+    }
+
+    /// Cycles every poll interval until the next could not finish by
+    /// `deadline` minus the safety margin; at least one cycle always runs.
+    pub async fn run_until(&self, deadline: Instant) -> Result<InvocationSummary, PollerError> {
+        let mut summary = InvocationSummary::default();
+        let mut last_error = String::new();
+        let latest_start = deadline
+            .checked_sub(self.pacing.cycle_budget() + self.pacing.safety_margin)
+            .unwrap_or_else(Instant::now);
+        let mut next_start = Instant::now();
+        loop {
+            tokio::time::sleep_until(next_start).await;
+            let report = self.run_cycle().await;
+            summary.cycles += 1;
+            summary.queues_last_cycle = report.queues;
+            summary.records_sent += report.records_sent;
+            summary.records_failed += report.records_failed;
+            if report.wrote_something() {
+                summary.cycles_with_writes += 1;
+            } else if let Some(error) = &report.store_error {
+                last_error = error.clone();
+            }
+            next_start += self.pacing.poll_interval;
+            if next_start > latest_start {
+                break;
+            }
+        }
+        if summary.cycles_with_writes == 0 {
+            return Err(PollerError::NothingWritten {
+                cycles: summary.cycles,
+                last_error,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// One poll: sources, snapshot, store and stream. Never fails as a
+    /// whole; the report says what went wrong.
+    pub async fn run_cycle(&self) -> CycleReport {
+        let started = Instant::now();
+        let observed_at = Utc::now();
+        let snapshot_id = uuid::Uuid::now_v7().to_string();
+
+        let results = join_all(
+            self.sources
+                .iter()
+                .map(|source| self.poll_source(source.as_ref())),
+        )
+        .await;
+        let snapshot = self.assemble(snapshot_id, observed_at, results).await;
+
+        let records = records_for(&snapshot, self.tenant.as_ref());
+        let write_timeout = self.pacing.write_timeout;
+        let (stored, published) = tokio::join!(
+            async {
+                tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(format!(
+                            "no answer within {} ms",
+                            write_timeout.as_millis()
+                        )))
+                    })
+            },
+            // The sink bounds itself by the same budget, so it always
+            // returns a full per-record report instead of being cut off.
+            self.sink.publish(records)
+        );
+        let report = self.report(&snapshot, started, stored, published);
+        log_cycle(&report);
+        report
+    }
+
+    async fn poll_source(
+        &self,
+        source: &dyn QueueSource,
+    ) -> (SourceName, Duration, Result<Vec<QueueStats>, SourceError>) {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(self.pacing.source_timeout, source.fetch_queues()).await {
+                Ok(result) => result,
+                Err(_) => Err(SourceError::Timeout {
+                    timeout_ms: self.pacing.source_timeout.as_millis() as u64,
+                }),
+            };
+        (source.name(), started.elapsed(), result)
+    }
+
+    /// Builds the snapshot, carrying over a failed source's last good queues.
+    async fn assemble(
+        &self,
+        snapshot_id: String,
+        observed_at: DateTime<Utc>,
+        results: Vec<(SourceName, Duration, Result<Vec<QueueStats>, SourceError>)>,
+    ) -> Snapshot {
+        let mut last_good = self.last_good.lock().await;
+        if last_good.is_none() && results.iter().any(|(_, _, r)| r.is_err()) {
+            // Cold start with a failing source: what did the last poll see?
+            *last_good = Some(self.seed_last_good().await);
+        }
+        let last_good = last_good.get_or_insert_with(HashMap::new);
+
+        let mut sources = Vec::with_capacity(results.len());
+        let mut queues = Vec::new();
+        for (name, latency, result) in results {
+            let latency_ms = latency.as_millis() as u64;
+            match result {
+                Ok(fresh) => {
+                    sources.push(SourceStatus {
+                        source: name.clone(),
+                        status: SourceState::Ok,
+                        error: None,
+                        latency_ms,
+                        queue_count: fresh.len(),
+                    });
+                    queues.extend(fresh.iter().cloned());
+                    last_good.insert(
+                        name,
+                        LastGood {
+                            observed_at,
+                            queues: fresh,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(source = %name, code = error.code(), error = %error, "source failed this cycle");
+                    let carried: Vec<QueueStats> = last_good
+                        .get(&name)
+                        .map(|good| {
+                            good.queues
+                                .iter()
+                                .cloned()
+                                .map(|mut q| {
+                                    q.stale = true;
+                                    q.as_of = Some(q.as_of.unwrap_or(good.observed_at));
+                                    q
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    sources.push(SourceStatus {
+                        source: name,
+                        status: SourceState::Error,
+                        error: Some(error.info()),
+                        latency_ms,
+                        queue_count: carried.len(),
+                    });
+                    queues.extend(carried);
+                }
+            }
+        }
+        // One canonical order, the same the store reads back.
+        queues.sort_by(|a, b| {
+            (a.source.as_str(), a.queue_id.as_str()).cmp(&(b.source.as_str(), b.queue_id.as_str()))
+        });
+        Snapshot {
+            snapshot_id,
+            observed_at,
+            sources,
+            queues,
+        }
+    }
+
+    async fn seed_last_good(&self) -> HashMap<SourceName, LastGood> {
+        let latest = match tokio::time::timeout(
+            self.pacing.write_timeout,
+            self.reader.latest_snapshot(),
+        )
+        .await
+        {
+            Ok(Ok(Some(snapshot))) => snapshot,
+            Ok(Ok(None)) => return HashMap::new(),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "could not read the last snapshot to carry queues over");
+                return HashMap::new();
+            }
+            Err(_) => return HashMap::new(),
+        };
+        let mut by_source: HashMap<SourceName, LastGood> = HashMap::new();
+        for queue in latest.queues {
+            // Queues already stale keep their own asOf through `as_of`.
+            by_source
+                .entry(queue.source.clone())
+                .or_insert_with(|| LastGood {
+                    observed_at: latest.observed_at,
+                    queues: Vec::new(),
+                })
+                .queues
+                .push(queue);
+        }
+        by_source
+    }
+
+    fn report(
+        &self,
+        snapshot: &Snapshot,
+        started: Instant,
+        stored: Result<PutOutcome, StoreError>,
+        published: PublishReport,
+    ) -> CycleReport {
+        let (store, store_error) = match stored {
+            Ok(PutOutcome::Written) => ("written".to_owned(), None),
+            Ok(PutOutcome::Superseded) => ("superseded".to_owned(), None),
+            Err(err) => (err.code().to_owned(), Some(err.to_string())),
+        };
+        CycleReport {
+            snapshot_id: snapshot.snapshot_id.clone(),
+            observed_at: snapshot.observed_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            queues: snapshot.queues.len(),
+            stale_queues: snapshot.queues.iter().filter(|q| q.stale).count(),
+            sources: snapshot.sources.clone(),
+            store,
+            store_error,
+            records_sent: published.sent,
+            records_failed: published.failed.len(),
+            put_records_calls: published.calls,
+            failed_records: published
+                .failed
+                .iter()
+                .take(20)
+                .map(|f| format!("{}: {}", f.queue_id, f.code))
+                .collect(),
+        }
+    }
+}
+
+fn log_cycle(report: &CycleReport) {
+    let json = serde_json::to_string(report).unwrap_or_default();
+    if report.wrote_everything() {
+        tracing::info!(cycle = %json, "poll cycle");
+    } else {
+        tracing::error!(cycle = %json, "poll cycle incomplete");
+    }
+}

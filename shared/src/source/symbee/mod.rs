@@ -1,0 +1,223 @@
+//! The Symbee Connect Realtime Queue Statistics API as a [`QueueSource`].
+//!
+//! One POST returns every skill queue (and, on request, the Amazon Connect
+//! queues). Authentication is five `X-sc-*` headers, one of which is an API
+//! key from Secrets Manager that Symbee rotates: on 401/403 we fetch the key
+//! again and retry exactly once, so a rotation costs one extra request and
+//! never a failed poll.
+
+mod region;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+
+pub use region::{RETRIEVE_QUEUE_INFO_PATH, SymbeeRegion};
+
+use crate::config::SymbeeConfig;
+use crate::model::{DeliveryProvider, QueueStats, SourceName};
+use crate::secrets::{CachedSecret, SecretValue};
+use crate::source::{QueueSource, SourceError};
+
+/// The header names, as the API documents them.
+pub mod headers {
+    pub const PLATFORM_CODE: &str = "X-sc-platform-code";
+    pub const COMPANY_CODE: &str = "X-sc-company-code";
+    pub const ENVIRONMENT: &str = "X-sc-company-environment";
+    pub const SECRETS_REGION: &str = "X-sc-secrets-region";
+    pub const API_KEY: &str = "X-sc-company-api-key";
+}
+
+/// How much of an error body we keep for the operator: enough to diagnose,
+/// too little to flood a log line.
+const ERROR_DETAIL_LIMIT: usize = 200;
+
+pub struct SymbeeSource {
+    http: reqwest::Client,
+    endpoint: String,
+    config: SymbeeConfig,
+    api_key: Arc<CachedSecret>,
+    /// With the Connect source on, Amazon queues come from Connect directly;
+    /// Symbee's copies are dropped so each queue has exactly one source.
+    drop_amazon_queues: bool,
+    /// The request body never changes between polls: serialized once,
+    /// cloned per request by reference count.
+    body: bytes::Bytes,
+}
+
+impl SymbeeSource {
+    pub fn new(
+        config: SymbeeConfig,
+        api_key: Arc<CachedSecret>,
+        drop_amazon_queues: bool,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        let endpoint = config.region.endpoint(config.base_url.as_deref());
+        let request = wire::RetrieveQueueInfoRequest {
+            tenant: wire::TenantPayload {
+                platform_code: wire::PLATFORM_CODE,
+                company_code: &config.tenant.company_code,
+                environment: &config.tenant.environment,
+            },
+            include_amazon_queues: config.include_amazon_queues,
+            queues_interested: config
+                .queue_ids
+                .iter()
+                .map(|queue_id| wire::QueueRef { queue_id })
+                .collect(),
+        };
+        let body = serde_json::to_vec(&request)
+            .expect("a request of strings and booleans always serializes")
+            .into();
+        Ok(Self {
+            http,
+            endpoint,
+            config,
+            api_key,
+            drop_amazon_queues,
+            body,
+        })
+    }
+
+    /// The URL this source posts to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn post(&self, key: &SecretValue) -> Result<reqwest::Response, SourceError> {
+        let tenant = &self.config.tenant;
+        let mut key_header =
+            reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
+                SourceError::MalformedResponse(
+                    "the API key in Secrets Manager is not a valid header value".into(),
+                )
+            })?;
+        // Keeps the key out of reqwest's and hyper's debug output.
+        key_header.set_sensitive(true);
+        self.http
+            .post(&self.endpoint)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(headers::PLATFORM_CODE, wire::PLATFORM_CODE)
+            .header(headers::COMPANY_CODE, &tenant.company_code)
+            .header(headers::ENVIRONMENT, &tenant.environment)
+            .header(headers::SECRETS_REGION, &self.config.secrets_region)
+            .header(headers::API_KEY, key_header)
+            .body(self.body.clone())
+            .send()
+            .await
+            .map_err(|err| self.transport_error(err))
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> SourceError {
+        if err.is_timeout() {
+            SourceError::Timeout {
+                timeout_ms: self.config.timeout.as_millis() as u64,
+            }
+        } else {
+            // Without the URL's query (there is none) and without headers:
+            // reqwest's Display never includes request headers.
+            SourceError::Transport(err.without_url().to_string())
+        }
+    }
+
+    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, SourceError> {
+        response.bytes().await.map(|b| b.to_vec()).map_err(|err| {
+            if err.is_timeout() {
+                self.transport_error(err)
+            } else {
+                SourceError::MalformedResponse(format!(
+                    "the body could not be read: {}",
+                    err.without_url()
+                ))
+            }
+        })
+    }
+}
+
+fn is_auth_failure(status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+}
+
+/// The start of an error body with every occurrence of the key removed, in
+/// case an upstream echoes what it rejected.
+fn error_detail(body: &[u8], key: &SecretValue) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = if key.expose().is_empty() {
+        text.into_owned()
+    } else {
+        text.replace(key.expose(), "<redacted>")
+    };
+    let mut detail: String = text.chars().take(ERROR_DETAIL_LIMIT).collect();
+    if text.chars().count() > ERROR_DETAIL_LIMIT {
+        detail.push('…');
+    }
+    detail
+}
+
+#[async_trait]
+impl QueueSource for SymbeeSource {
+    fn name(&self) -> SourceName {
+        SourceName::Symbee
+    }
+
+    async fn fetch_queues(&self) -> Result<Vec<QueueStats>, SourceError> {
+        let mut key = self.api_key.get().await?;
+        let mut response = self.post(&key).await?;
+        if is_auth_failure(response.status()) {
+            // The key has probably rotated since we cached it: one fresh
+            // fetch, one retry, and no more (a wrong key must not hammer).
+            tracing::info!(
+                status = response.status().as_u16(),
+                "symbee rejected the cached API key; fetching it again"
+            );
+            key = self.api_key.refresh(&key).await?;
+            response = self.post(&key).await?;
+        }
+        let status = response.status();
+        if is_auth_failure(status) {
+            return Err(SourceError::Unauthorized {
+                status: status.as_u16(),
+            });
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(SourceError::Throttled {
+                status: status.as_u16(),
+            });
+        }
+        let body = self.read_body(response).await?;
+        if !status.is_success() {
+            return Err(SourceError::UpstreamStatus {
+                status: status.as_u16(),
+                detail: error_detail(&body, &key),
+            });
+        }
+        let mut queues = wire::parse_response(&body)
+            .map_err(|err| SourceError::MalformedResponse(err.to_string()))?;
+        if self.drop_amazon_queues {
+            queues.retain(|q| q.delivery_provider != DeliveryProvider::Amazon);
+        }
+        Ok(queues)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_details_are_bounded_and_never_hold_the_key() {
+        let key = SecretValue::new("s3cr3t-key");
+        let body = format!("bad key s3cr3t-key {}", "x".repeat(500));
+        let detail = error_detail(body.as_bytes(), &key);
+        assert!(!detail.contains("s3cr3t-key"));
+        assert!(detail.chars().count() <= ERROR_DETAIL_LIMIT + 1);
+    }
+}
