@@ -178,7 +178,10 @@ impl Poller {
     /// whole; the report says what went wrong.
     pub async fn run_cycle(&self) -> CycleReport {
         let started = Instant::now();
-        let observed_at = Utc::now();
+        // Millisecond precision, the precision every contract and the store
+        // keep, so in-memory and stored snapshots compare equal.
+        let observed_at =
+            DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_else(Utc::now);
         let snapshot_id = uuid::Uuid::now_v7().to_string();
 
         let results = join_all(

@@ -1,1 +1,9 @@
-pub fn x() {}
+//! Local HTTP stand-ins for the vendor APIs we poll, speaking their wire
+//! formats, with faults on demand.
+//!
+//! They are test equipment and the local demo's upstreams, never product
+//! code: they deliberately share no types with `queue-stats`, so a test that
+//! passes proves our client agrees with the documented wire format, not
+//! with itself.
+
+pub mod symbee;

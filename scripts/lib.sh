@@ -1,0 +1,61 @@
+# Shared shell helpers for scripts/test.sh and scripts/local.sh.
+# Sourced, not run. Everything installs into ignored folders of the repo.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+
+# Installs moto server (and anything else named) into the repo's venv.
+ensure_python_tools() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c "import moto" 2>/dev/null; then
+    echo "==> installing moto server into .venv (once)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+  fi
+}
+
+# Prints a free loopback TCP port.
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Starts moto server on a free loopback port; sets MOTO_PID and MOTO_ENDPOINT.
+start_moto() {
+  local port log
+  port="$(free_port)"
+  log="${1:-$REPO_ROOT/target/moto.log}"
+  mkdir -p "$(dirname "$log")"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  MOTO_PID=$!
+  MOTO_ENDPOINT="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('$MOTO_ENDPOINT/moto-api/')" 2>/dev/null; then
+      echo "==> moto server up at $MOTO_ENDPOINT (pid $MOTO_PID)"
+      return 0
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+      echo "moto server exited; its log:" >&2
+      cat "$log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "moto server did not answer at $MOTO_ENDPOINT within 20 s" >&2
+  return 1
+}
+
+stop_pid() {
+  local pid="$1"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
+
+# Credentials moto accepts; never real ones.
+export_fake_aws_credentials() {
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+  export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_EC2_METADATA_DISABLED=true
+}

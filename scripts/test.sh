@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up and runs every check: formatting, lints, unit and integration
+# tests against moto server and the local stand-ins. Installs what it needs
+# into .venv on first run; starts moto on a free loopback port and stops it
+# on exit.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_python_tools
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+MOTO_PID=""
+trap 'stop_pid "$MOTO_PID"' EXIT
+start_moto
+export MOTO_ENDPOINT
+export_fake_aws_credentials
+
+echo "==> cargo test"
+cargo test --workspace --locked "$@"

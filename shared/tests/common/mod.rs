@@ -1,0 +1,330 @@
+//! Test harness: real AWS SDK clients against moto server, the real Symbee
+//! stand-in, and helpers to create and read back what the poller wrote.
+//!
+//! moto is started by `scripts/test.sh`, which exports `MOTO_ENDPOINT`.
+//! Every test creates its own table, stream and secret with unique names,
+//! so tests run in parallel against one moto server.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use queue_stats::config::{PollerConfig, StreamRef, SymbeeConfig};
+use queue_stats::poller::{Pacing, Poller};
+use queue_stats::secrets::{CachedSecret, SecretsManagerSource};
+use queue_stats::sink::kinesis::KinesisSink;
+use queue_stats::source::symbee::SymbeeSource;
+use queue_stats::store::dynamodb::DynamoSnapshotStore;
+use serde_json::Value;
+use standins::symbee::{ExpectedKey, SymbeeStandin, Tenant};
+
+pub const COMPANY: &str = "abc-gadgets";
+pub const ENVIRONMENT: &str = "prod";
+pub const SECRETS_REGION: &str = "us-west-2";
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto server",
+    )
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn sdk_config() -> SdkConfig {
+    sdk_config_in("us-east-1").await
+}
+
+pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+pub fn fixture(path: &str) -> Value {
+    let full = format!("{}/../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}")))
+        .unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+pub async fn create_table(sdk: &SdkConfig) -> String {
+    let name = unique("snapshots");
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table on moto");
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expiresAt")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL on moto");
+    name
+}
+
+pub async fn create_stream(sdk: &SdkConfig) -> String {
+    let name = unique("queue-stats");
+    aws_sdk_kinesis::Client::new(sdk)
+        .create_stream()
+        .stream_name(&name)
+        .shard_count(2)
+        .send()
+        .await
+        .expect("create stream on moto");
+    name
+}
+
+/// Every record on the stream, decoded as JSON, with its partition key.
+pub async fn read_records(sdk: &SdkConfig, stream: &str) -> Vec<(String, Value)> {
+    let client = aws_sdk_kinesis::Client::new(sdk);
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        loop {
+            let output = client
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(10_000)
+                .send()
+                .await
+                .unwrap();
+            if output.records().is_empty() {
+                break;
+            }
+            for record in output.records() {
+                let json: Value = serde_json::from_slice(record.data().as_ref()).unwrap();
+                records.push((record.partition_key().to_owned(), json));
+            }
+            match output.next_shard_iterator() {
+                Some(next) => iterator = next.to_owned(),
+                None => break,
+            }
+        }
+    }
+    records
+}
+
+pub async fn put_secret(sdk: &SdkConfig, id: &str, value: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let created = client
+        .create_secret()
+        .name(id)
+        .secret_string(value)
+        .send()
+        .await;
+    if created.is_err() {
+        client
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("rotate secret on moto");
+    }
+}
+
+/// One isolated world: a table, a stream, a key in the secrets region, and
+/// a Symbee stand-in that checks that key.
+pub struct Harness {
+    pub sdk: SdkConfig,
+    pub secrets_sdk: SdkConfig,
+    pub table: String,
+    pub stream: String,
+    pub secret_id: String,
+    pub standin: SymbeeStandin,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let sdk = sdk_config().await;
+        // The key lives in another region than the function, as it may in AWS.
+        let secrets_sdk = sdk_config_in(SECRETS_REGION).await;
+        let secret_id = unique("SYMBEE_CONNECT_API_KEY");
+        put_secret(&secrets_sdk, &secret_id, "key-v1").await;
+        let standin = SymbeeStandin::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Tenant {
+                company_code: COMPANY.into(),
+                environment: ENVIRONMENT.into(),
+                secrets_region: SECRETS_REGION.into(),
+            },
+            ExpectedKey::SecretsManager {
+                client: aws_sdk_secretsmanager::Client::new(&secrets_sdk),
+                secret_id: secret_id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let (table, stream) = tokio::join!(create_table(&sdk), create_stream(&sdk));
+        Self {
+            sdk,
+            secrets_sdk,
+            table,
+            stream,
+            secret_id,
+            standin,
+        }
+    }
+
+    /// The environment a deployed poller would have, pointing at this world.
+    pub fn env(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            ("SYMBEE_COMPANY_CODE", COMPANY.to_owned()),
+            ("SYMBEE_ENVIRONMENT", ENVIRONMENT.to_owned()),
+            ("SYMBEE_SECRETS_REGION", SECRETS_REGION.to_owned()),
+            ("SYMBEE_API_KEY_SECRET_ID", self.secret_id.clone()),
+            ("SYMBEE_BASE_URL", self.standin.base_url()),
+            ("SYMBEE_TIMEOUT_MS", "1000".to_owned()),
+            ("SNAPSHOT_TABLE", self.table.clone()),
+            ("SNAPSHOT_STREAM", self.stream.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        env
+    }
+
+    pub fn config(&self, extra: &[(&str, &str)]) -> PollerConfig {
+        let env = self.env(extra);
+        PollerConfig::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration")
+    }
+
+    pub fn store(&self) -> DynamoSnapshotStore {
+        DynamoSnapshotStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.table,
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// The real poller, assembled from the real parts, with the key cache
+    /// handed back so tests can count Secrets Manager reads.
+    pub fn poller(&self, extra: &[(&str, &str)]) -> (Poller, Arc<CachedSecret>) {
+        let config = self.config(extra);
+        let symbee: SymbeeConfig = config.symbee.clone().unwrap();
+        let key = Arc::new(CachedSecret::new(
+            Arc::new(SecretsManagerSource::in_region(
+                &self.sdk,
+                &symbee.secrets_region,
+            )),
+            &symbee.api_key_secret_id,
+            Duration::from_secs(900),
+        ));
+        let source = SymbeeSource::new(symbee.clone(), key.clone(), false).unwrap();
+        let store = Arc::new(self.store());
+        let sink = KinesisSink::new(
+            aws_sdk_kinesis::Client::new(&self.sdk),
+            StreamRef::Name(self.stream.clone()),
+            config.write_timeout,
+        );
+        let poller = Poller::new(
+            vec![Arc::new(source)],
+            store.clone(),
+            store,
+            Arc::new(sink),
+            Some(symbee.tenant.clone()),
+            Pacing {
+                poll_interval: config.poll_interval,
+                source_timeout: symbee.timeout * 2 + Duration::from_secs(1),
+                write_timeout: config.write_timeout,
+                safety_margin: config.safety_margin,
+            },
+        );
+        (poller, key)
+    }
+
+    pub async fn records(&self) -> Vec<(String, Value)> {
+        read_records(&self.sdk, &self.stream).await
+    }
+
+    pub async fn rotate_key(&self, value: &str) {
+        put_secret(&self.secrets_sdk, &self.secret_id, value).await;
+    }
+}
+
+/// `n` Symbee skill queues in the wire format, with distinct figures.
+pub fn symbee_queues(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "queueInfo": {
+                    "queueId": format!("skill-queue-{i:05}"),
+                    "queueName": format!("Skill Queue {i}"),
+                    "deliveryProvider": "SYMBEE",
+                    "taskType": "ROUTED_EMAIL"
+                },
+                "openClosedState": "OPERATING_HOURS_OPEN",
+                "agentsStaffed": i % 40 + 1,
+                "agentsAvailable": i % 5,
+                "agentsWorking": i % 7,
+                "agentsInWrap": i % 3,
+                "agentsInError": 0,
+                "agentsUnavailable": i % 4,
+                "itemsInQueue": i % 50,
+                "itemsScheduled": 0,
+                "itemsBeingDelivered": i % 2,
+                "oldestItem": i % 600
+            })
+        })
+        .collect()
+}
