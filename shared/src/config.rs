@@ -27,9 +27,12 @@ impl ConfigError {
     }
 }
 
+/// A function from a variable's name to its value.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads settings through a lookup function (`std::env::var` in production).
 pub struct Settings<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl<'a> Settings<'a> {

@@ -136,10 +136,10 @@ impl CachedSecret {
     /// The cached value, fetched first if absent or older than the TTL.
     pub async fn get(&self) -> Result<SecretValue, SecretError> {
         let mut cached = self.cached.lock().await;
-        if let Some((value, fetched_at)) = cached.as_ref() {
-            if fetched_at.elapsed() < self.ttl {
-                return Ok(value.clone());
-            }
+        if let Some((value, fetched_at)) = cached.as_ref()
+            && fetched_at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
         }
         self.fetch_into(&mut cached).await
     }
@@ -148,10 +148,10 @@ impl CachedSecret {
     /// caller already refreshed it), so concurrent 401s cost one fetch.
     pub async fn refresh(&self, rejected: &SecretValue) -> Result<SecretValue, SecretError> {
         let mut cached = self.cached.lock().await;
-        if let Some((value, _)) = cached.as_ref() {
-            if value != rejected {
-                return Ok(value.clone());
-            }
+        if let Some((value, _)) = cached.as_ref()
+            && value != rejected
+        {
+            return Ok(value.clone());
         }
         self.fetch_into(&mut cached).await
     }

@@ -245,12 +245,12 @@ fn get_millis(item: &Item) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn get_queues(item: &Item) -> Result<Vec<crate::model::QueueStats>, StoreError> {
-    if let Some(format) = item.get(ATTR_FORMAT).and_then(|v| v.as_s().ok()) {
-        if format != FORMAT_GZIP_JSON {
-            return Err(StoreError::Corrupt(format!(
-                "unknown body format {format:?}"
-            )));
-        }
+    if let Some(format) = item.get(ATTR_FORMAT).and_then(|v| v.as_s().ok())
+        && format != FORMAT_GZIP_JSON
+    {
+        return Err(StoreError::Corrupt(format!(
+            "unknown body format {format:?}"
+        )));
     }
     let body = item
         .get(ATTR_BODY)

@@ -1,0 +1,344 @@
+//! Partial failures that moto cannot produce, on the real SDK clients with
+//! scripted responses (aws-smithy-mocks): Kinesis `FailedRecordCount`,
+//! DynamoDB `UnprocessedItems` and cancelled transactions. Our sink and
+//! store code run unchanged; only the service's answers are scripted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::Region;
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::types::CancellationReason;
+use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
+use aws_sdk_kinesis::types::PutRecordsResultEntry;
+use aws_sdk_kinesis::types::error::ResourceNotFoundException;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use chrono::Utc;
+use queue_stats::backoff::Backoff;
+use queue_stats::config::StreamRef;
+use queue_stats::model::{
+    DeliveryProvider, OpenClosedState, QueueStats, Snapshot, SourceName, TaskType,
+};
+use queue_stats::sink::kinesis::KinesisSink;
+use queue_stats::sink::record::records_for;
+use queue_stats::sink::{PreparedRecord, RecordSink};
+use queue_stats::store::dynamodb::DynamoSnapshotStore;
+use queue_stats::store::{PutOutcome, SnapshotWriter};
+
+fn fast_backoff() -> Backoff {
+    Backoff {
+        max_attempts: 4,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+    }
+}
+
+fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |i, r| i.with_rule(r),
+    )
+}
+
+fn kinesis(rules: &[&Rule]) -> aws_sdk_kinesis::Client {
+    let config = aws_sdk_kinesis::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    aws_sdk_kinesis::Client::from_conf(config)
+}
+
+fn dynamodb(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+fn snapshot(n: usize) -> Snapshot {
+    let queues = (0..n)
+        .map(|i| {
+            QueueStats::new(
+                SourceName::Symbee,
+                format!("q{i}"),
+                format!("Queue {i}"),
+                DeliveryProvider::Symbee,
+                TaskType::Sms,
+                OpenClosedState::ForcedOpen,
+            )
+        })
+        .collect();
+    Snapshot {
+        snapshot_id: "snap".into(),
+        observed_at: Utc::now(),
+        sources: vec![],
+        queues,
+    }
+}
+
+fn records(n: usize) -> Vec<PreparedRecord> {
+    records_for(&snapshot(n), None)
+}
+
+fn accepted() -> PutRecordsResultEntry {
+    PutRecordsResultEntry::builder()
+        .sequence_number("49590338271490256608559692538361571095921575989136588898")
+        .shard_id("shardId-000000000000")
+        .build()
+}
+
+fn throttled() -> PutRecordsResultEntry {
+    PutRecordsResultEntry::builder()
+        .error_code("ProvisionedThroughputExceededException")
+        .error_message("Rate exceeded for shard shardId-000000000000")
+        .build()
+}
+
+/// Answers each entry by its partition key and records what each call sent.
+fn put_records_rule(
+    fails: impl Fn(&str, usize) -> bool + Send + Sync + 'static,
+    calls: Arc<Mutex<Vec<Vec<String>>>>,
+) -> Rule {
+    mock!(aws_sdk_kinesis::Client::put_records).then_compute_output(move |input| {
+        let mut log = calls.lock().unwrap();
+        let keys: Vec<String> = input
+            .records()
+            .iter()
+            .map(|r| r.partition_key().to_owned())
+            .collect();
+        let call = log.len();
+        let entries: Vec<PutRecordsResultEntry> = keys
+            .iter()
+            .map(|k| {
+                if fails(k, call) {
+                    throttled()
+                } else {
+                    accepted()
+                }
+            })
+            .collect();
+        log.push(keys);
+        let failed = entries.iter().filter(|e| e.error_code().is_some()).count() as i32;
+        PutRecordsOutput::builder()
+            .failed_record_count(failed)
+            .set_records(Some(entries))
+            .build()
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn given_a_partial_failure_when_publishing_then_only_failed_entries_are_resent() {
+    // GIVEN Kinesis throttles q1 once
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let rule = put_records_rule(|key, call| key == "q1" && call == 0, calls.clone());
+    let sink = KinesisSink::new(
+        kinesis(&[&rule]),
+        StreamRef::Name("s".into()),
+        Duration::from_secs(5),
+    )
+    .with_backoff(fast_backoff());
+
+    // WHEN three records go out
+    let report = sink.publish(records(3)).await;
+
+    // THEN all three are in, and the second call carried q1 alone
+    assert_eq!(report.sent, 3);
+    assert!(report.failed.is_empty());
+    assert_eq!(report.calls, 2);
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls[0], vec!["q0", "q1", "q2"]);
+    assert_eq!(calls[1], vec!["q1"]);
+}
+
+#[tokio::test]
+async fn given_a_record_that_keeps_failing_then_it_is_reported_not_dropped() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let rule = put_records_rule(|key, _| key == "q2", calls.clone());
+    let sink = KinesisSink::new(
+        kinesis(&[&rule]),
+        StreamRef::Name("s".into()),
+        Duration::from_secs(5),
+    )
+    .with_backoff(fast_backoff());
+
+    let report = sink.publish(records(4)).await;
+
+    assert_eq!(report.sent, 3);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].queue_id, "q2");
+    assert_eq!(
+        report.failed[0].code,
+        "ProvisionedThroughputExceededException"
+    );
+    // Bounded: one call and three resends, as the backoff allows.
+    assert_eq!(report.calls, 4);
+}
+
+#[tokio::test]
+async fn given_the_stream_is_gone_then_every_record_is_reported_failed() {
+    let rule = mock!(aws_sdk_kinesis::Client::put_records).then_error(|| {
+        PutRecordsError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("Stream s not found")
+                // As on the wire: the error's code travels in its metadata.
+                .meta(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .message("Stream s not found")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let sink = KinesisSink::new(
+        kinesis(&[&rule]),
+        StreamRef::Name("s".into()),
+        Duration::from_secs(5),
+    )
+    .with_backoff(fast_backoff());
+
+    let report = sink.publish(records(2)).await;
+
+    assert_eq!(report.sent, 0);
+    assert_eq!(report.failed.len(), 2);
+    assert!(
+        report
+            .failed
+            .iter()
+            .all(|f| f.code == "ResourceNotFoundException")
+    );
+}
+
+#[tokio::test]
+async fn a_record_over_one_mebibyte_is_reported_and_the_rest_still_go() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let rule = put_records_rule(|_, _| false, calls.clone());
+    let sink = KinesisSink::new(
+        kinesis(&[&rule]),
+        StreamRef::Name("s".into()),
+        Duration::from_secs(5),
+    );
+    let mut batch = records(2);
+    batch.push(PreparedRecord {
+        queue_id: "huge".into(),
+        partition_key: "huge".into(),
+        data: vec![b'x'; 1024 * 1024 + 1].into(),
+    });
+
+    let report = sink.publish(batch).await;
+
+    assert_eq!(report.sent, 2);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].code, "RecordTooLarge");
+}
+
+fn transact_ok() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .then_output(|| TransactWriteItemsOutput::builder().build())
+}
+
+fn store(rules: &[&Rule]) -> DynamoSnapshotStore {
+    DynamoSnapshotStore::new(dynamodb(rules), "snapshots", Duration::from_secs(3600))
+        .with_backoff(fast_backoff())
+}
+
+#[tokio::test]
+async fn given_unprocessed_history_items_then_they_are_resent_until_in() {
+    // GIVEN DynamoDB hands back the first history batch as unprocessed once
+    let calls = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let log = calls.clone();
+    let batch =
+        mock!(aws_sdk_dynamodb::Client::batch_write_item).then_compute_output(move |input| {
+            let mut log = log.lock().unwrap();
+            let requests = input.request_items().unwrap()["snapshots"].clone();
+            log.push(requests.len());
+            let builder = BatchWriteItemOutput::builder();
+            if log.len() == 1 {
+                builder
+                    .unprocessed_items("snapshots", requests[..2].to_vec())
+                    .build()
+            } else {
+                builder.build()
+            }
+        });
+    let transact = transact_ok();
+    let store = store(&[&transact, &batch]);
+
+    // WHEN a snapshot is written
+    let outcome = store.put_snapshot(&snapshot(40)).await.unwrap();
+
+    // THEN the two unprocessed items went again, alone
+    assert_eq!(outcome, PutOutcome::Written);
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1], 2);
+}
+
+#[tokio::test]
+async fn given_history_items_that_stay_unprocessed_then_the_store_says_so() {
+    let batch = mock!(aws_sdk_dynamodb::Client::batch_write_item).then_compute_output(|input| {
+        let requests = input.request_items().unwrap()["snapshots"].clone();
+        BatchWriteItemOutput::builder()
+            .unprocessed_items("snapshots", requests)
+            .build()
+    });
+    let transact = transact_ok();
+    let store = store(&[&transact, &batch]);
+
+    let err = store.put_snapshot(&snapshot(3)).await.unwrap_err();
+
+    assert_eq!(err.code(), "HISTORY_UNPROCESSED");
+}
+
+fn cancelled(code: &'static str) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .message("Transaction cancelled")
+                .cancellation_reasons(CancellationReason::builder().code(code).build())
+                .cancellation_reasons(CancellationReason::builder().code("None").build())
+                .build(),
+        )
+    })
+}
+
+fn batch_ok() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::batch_write_item)
+        .then_output(|| BatchWriteItemOutput::builder().build())
+}
+
+#[tokio::test]
+async fn a_conditional_check_failure_means_a_newer_snapshot_is_there() {
+    let (transact, batch) = (cancelled("ConditionalCheckFailed"), batch_ok());
+    let store = store(&[&transact, &batch]);
+    assert_eq!(
+        store.put_snapshot(&snapshot(1)).await.unwrap(),
+        PutOutcome::Superseded
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_conflict_is_an_error_not_a_silent_skip() {
+    let (transact, batch) = (cancelled("TransactionConflict"), batch_ok());
+    let store = store(&[&transact, &batch]);
+    assert_eq!(
+        store.put_snapshot(&snapshot(1)).await.unwrap_err().code(),
+        "STORE_UNAVAILABLE"
+    );
+}

@@ -1,0 +1,191 @@
+//! The DynamoDB snapshot store on moto: ordering, history and its limits.
+
+mod common;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use common::*;
+use queue_stats::model::{
+    DeliveryProvider, OpenClosedState, QueueStats, Snapshot, SourceName, SourceState, SourceStatus,
+    TaskType,
+};
+use queue_stats::store::{PutOutcome, SnapshotReader, SnapshotWriter};
+
+fn queue(id: &str, in_queue: u64) -> QueueStats {
+    let mut queue = QueueStats::new(
+        SourceName::Symbee,
+        id,
+        format!("Queue {id}"),
+        DeliveryProvider::Symbee,
+        TaskType::Webchat,
+        OpenClosedState::ForcedOpen,
+    );
+    queue.counters.items_in_queue = Some(in_queue);
+    queue
+}
+
+fn snapshot(id: &str, minutes_ago: i64, queues: Vec<QueueStats>) -> Snapshot {
+    let observed = Utc::now() - ChronoDuration::minutes(minutes_ago);
+    Snapshot {
+        snapshot_id: id.into(),
+        observed_at: chrono::DateTime::from_timestamp_millis(observed.timestamp_millis()).unwrap(),
+        sources: vec![SourceStatus {
+            source: SourceName::Symbee,
+            status: SourceState::Ok,
+            error: None,
+            latency_ms: 12,
+            queue_count: queues.len(),
+        }],
+        queues,
+    }
+}
+
+async fn store() -> queue_stats::store::dynamodb::DynamoSnapshotStore {
+    let sdk = sdk_config().await;
+    let table = create_table(&sdk).await;
+    queue_stats::store::dynamodb::DynamoSnapshotStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table,
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+#[tokio::test]
+async fn given_a_newer_snapshot_when_an_older_one_arrives_then_it_does_not_overwrite() {
+    // GIVEN the newer poll is stored
+    let store = store().await;
+    let newer = snapshot("newer", 1, vec![queue("a", 5), queue("b", 7)]);
+    let older = snapshot("older", 2, vec![queue("a", 1)]);
+    assert_eq!(
+        store.put_snapshot(&newer).await.unwrap(),
+        PutOutcome::Written
+    );
+
+    // WHEN the older poll arrives late
+    let outcome = store.put_snapshot(&older).await.unwrap();
+
+    // THEN it is refused by the condition, and the newer one still stands whole
+    assert_eq!(outcome, PutOutcome::Superseded);
+    let latest = store.latest_snapshot().await.unwrap().unwrap();
+    assert_eq!(latest, newer);
+    assert_eq!(
+        store
+            .latest_queue("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .queue
+            .counters
+            .items_in_queue,
+        Some(5)
+    );
+
+    // AND the late poll is still history: it was a true observation
+    let history = store
+        .queue_history("a", Utc::now() - ChronoDuration::minutes(10))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = history.iter().map(|p| p.snapshot_id.as_str()).collect();
+    assert_eq!(ids, vec!["older", "newer"]);
+}
+
+#[tokio::test]
+async fn writing_the_same_snapshot_twice_is_idempotent() {
+    let store = store().await;
+    let snap = snapshot("same", 0, vec![queue("a", 1)]);
+    assert_eq!(
+        store.put_snapshot(&snap).await.unwrap(),
+        PutOutcome::Written
+    );
+    assert_eq!(
+        store.put_snapshot(&snap).await.unwrap(),
+        PutOutcome::Written
+    );
+    assert_eq!(
+        store
+            .queue_history("a", Utc::now() - ChronoDuration::minutes(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_newer_snapshot_replaces_every_shard_so_vanished_queues_disappear() {
+    let store = store().await;
+    let many: Vec<QueueStats> = (0..64).map(|i| queue(&format!("q{i}"), i)).collect();
+    store
+        .put_snapshot(&snapshot("first", 2, many))
+        .await
+        .unwrap();
+
+    store
+        .put_snapshot(&snapshot("second", 1, vec![queue("q1", 9)]))
+        .await
+        .unwrap();
+
+    let latest = store.latest_snapshot().await.unwrap().unwrap();
+    assert_eq!(latest.snapshot_id, "second");
+    assert_eq!(latest.queues.len(), 1);
+    assert!(store.latest_queue("q2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn history_is_bounded_by_its_start_and_ordered() {
+    let store = store().await;
+    for minutes_ago in [50, 30, 10] {
+        let id = format!("s{minutes_ago}");
+        store
+            .put_snapshot(&snapshot(
+                &id,
+                minutes_ago,
+                vec![queue("a", minutes_ago as u64)],
+            ))
+            .await
+            .unwrap();
+    }
+
+    let last_40 = store
+        .queue_history("a", Utc::now() - ChronoDuration::minutes(40))
+        .await
+        .unwrap();
+
+    let figures: Vec<Option<u64>> = last_40
+        .iter()
+        .map(|p| p.queue.counters.items_in_queue)
+        .collect();
+    assert_eq!(figures, vec![Some(30), Some(10)]);
+    assert!(
+        store
+            .queue_history("unknown", Utc::now() - ChronoDuration::minutes(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_empty_table_has_no_snapshot() {
+    let store = store().await;
+    assert!(store.latest_snapshot().await.unwrap().is_none());
+    assert!(store.latest_queue("a").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_missing_table_is_an_unavailable_store_not_a_panic() {
+    let sdk = sdk_config().await;
+    let store = queue_stats::store::dynamodb::DynamoSnapshotStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        unique("no-such-table"),
+        std::time::Duration::from_secs(3600),
+    );
+    let err = store
+        .put_snapshot(&snapshot("x", 0, vec![queue("a", 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "STORE_UNAVAILABLE");
+    assert_eq!(
+        store.latest_snapshot().await.unwrap_err().code(),
+        "STORE_UNAVAILABLE"
+    );
+}
