@@ -86,6 +86,7 @@ async fn given_the_seed_example_when_polled_then_store_and_stream_hold_it_field_
     let records = harness.records().await;
     assert_eq!(records.len(), 3);
     for (partition_key, record) in &records {
+        assert_matches_record_schema(record);
         assert_eq!(record["eventType"], "QUEUE_STATS");
         assert_eq!(record["eventVersion"], 1);
         assert_eq!(record["companyCode"], COMPANY);
@@ -168,6 +169,9 @@ async fn given_unknown_enum_values_when_polled_then_they_are_kept_as_strings() {
     // A figure Symbee sent as null stays null, never a made-up zero.
     assert_eq!(queue["itemsScheduled"], Value::Null);
     assert_eq!(queue["oldestItem"], 42);
+    for (_, record) in harness.records().await {
+        assert_matches_record_schema(&record);
+    }
 }
 
 #[tokio::test]
@@ -262,6 +266,9 @@ async fn assert_failure_is_reported(fault: Fault, code: &str) {
         .iter()
         .filter(|(_, r)| r["snapshotId"] == report.snapshot_id.as_str());
     assert!(stale.clone().count() == 4 && stale.clone().all(|(_, r)| r["queue"]["stale"] == true));
+    for (_, record) in &records {
+        assert_matches_record_schema(record);
+    }
 }
 
 #[tokio::test]
@@ -368,4 +375,24 @@ async fn ten_thousand_queues_are_stored_and_read_back() {
         .unwrap()
         .unwrap();
     assert_eq!(one.queue.queue_name, "Skill Queue 9999");
+}
+
+#[tokio::test]
+async fn the_record_schema_rejects_what_the_contract_forbids() {
+    let harness = Harness::new().await;
+    harness.standin.set_queues(symbee_queues(1)).await;
+    let (poller, _) = harness.poller(&[]);
+    poller.run_cycle().await;
+    let (_, good) = harness.records().await.remove(0);
+    assert!(record_schema_errors(&good).is_empty());
+
+    let mut no_type = good.clone();
+    no_type.as_object_mut().unwrap().remove("eventType");
+    let mut negative = good.clone();
+    negative["queue"]["itemsInQueue"] = json!(-1);
+    let mut string_version = good.clone();
+    string_version["eventVersion"] = json!("1");
+    for bad in [no_type, negative, string_version] {
+        assert!(!record_schema_errors(&bad).is_empty(), "{bad}");
+    }
 }

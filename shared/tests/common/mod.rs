@@ -328,3 +328,27 @@ pub fn symbee_queues(n: usize) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Fails the test when `record` does not validate against the published
+/// Kinesis record schema (docs/kinesis-record.schema.json).
+pub fn assert_matches_record_schema(record: &Value) {
+    let errors = record_schema_errors(record);
+    assert!(errors.is_empty(), "record does not match the schema: {errors:?}\n{record:#}");
+}
+
+/// What the published Kinesis record schema finds wrong with `record`.
+pub fn record_schema_errors(record: &Value) -> Vec<String> {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let path = format!("{}/../docs/kinesis-record.schema.json", env!("CARGO_MANIFEST_DIR"));
+        let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .expect("the record schema is a valid JSON Schema")
+    });
+    validator
+        .iter_errors(record)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
