@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release -p queue-stats --example storage_sizes -- 1000`
 
-use queue_stats::model::{Counters, DeliveryProvider, OpenClosedState, QueueStats, SourceName, TaskType};
+use queue_stats::model::{
+    Counters, DeliveryProvider, OpenClosedState, QueueStats, SourceName, TaskType,
+};
 use queue_stats::store::layout::{encode_body, partition};
 
 fn queue(i: usize) -> QueueStats {
@@ -32,9 +34,15 @@ fn queue(i: usize) -> QueueStats {
 }
 
 fn main() {
-    let count: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
     let queues: Vec<QueueStats> = (0..count).map(queue).collect();
-    let raw: usize = queues.iter().map(|q| serde_json::to_vec(q).unwrap().len()).sum();
+    let raw: usize = queues
+        .iter()
+        .map(|q| serde_json::to_vec(q).unwrap().len())
+        .sum();
     let shards = partition(&queues);
     let bodies: Vec<usize> = shards.iter().map(|s| encode_body(s).len()).collect();
     // Item overhead: key and attribute names and small attributes, ~150 bytes.
@@ -46,5 +54,9 @@ fn main() {
         bodies.iter().sum::<usize>(),
         bodies.iter().max().unwrap()
     );
-    println!("write units per poll: latest {} (transactional: x2 = {}), history {wru}", wru + 1, 2 * (wru + 1));
+    println!(
+        "write units per poll: latest {} (transactional: x2 = {}), history {wru}",
+        wru + 1,
+        2 * (wru + 1)
+    );
 }

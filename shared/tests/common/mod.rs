@@ -333,14 +333,20 @@ pub fn symbee_queues(n: usize) -> Vec<Value> {
 /// Kinesis record schema (docs/kinesis-record.schema.json).
 pub fn assert_matches_record_schema(record: &Value) {
     let errors = record_schema_errors(record);
-    assert!(errors.is_empty(), "record does not match the schema: {errors:?}\n{record:#}");
+    assert!(
+        errors.is_empty(),
+        "record does not match the schema: {errors:?}\n{record:#}"
+    );
 }
 
 /// What the published Kinesis record schema finds wrong with `record`.
 pub fn record_schema_errors(record: &Value) -> Vec<String> {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = SCHEMA.get_or_init(|| {
-        let path = format!("{}/../docs/kinesis-record.schema.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../docs/kinesis-record.schema.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         jsonschema::options()
             .should_validate_formats(true)

@@ -1,0 +1,101 @@
+//! The CPU cost of one poll cycle at 1,000 and 10,000 queues, I/O excluded:
+//! parsing Symbee's response, building the Kinesis records, and encoding
+//! the DynamoDB shards. The design target is milliseconds at 1,000 queues,
+//! growing linearly.
+//!
+//! `cargo bench -p queue-stats --bench cycle_cpu`
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use queue_stats::model::Snapshot;
+use queue_stats::sink::record::records_for;
+use queue_stats::source::symbee::wire::parse_response;
+use queue_stats::store::layout::{decode_body, encode_body, partition};
+use std::hint::black_box;
+
+fn symbee_body(n: usize) -> Vec<u8> {
+    let queues: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "queueInfo": {
+                    "queueId": format!("skill-queue-{i:05}"),
+                    "queueName": format!("Skill Queue {i}"),
+                    "deliveryProvider": "SYMBEE",
+                    "taskType": "ROUTED_EMAIL"
+                },
+                "openClosedState": "OPERATING_HOURS_OPEN",
+                "agentsStaffed": i % 40, "agentsAvailable": i % 5, "agentsWorking": i % 7,
+                "agentsInWrap": i % 3, "agentsInError": 0, "agentsUnavailable": i % 4,
+                "itemsInQueue": i % 50, "itemsScheduled": 0, "itemsBeingDelivered": i % 2,
+                "oldestItem": i % 600
+            })
+        })
+        .collect();
+    serde_json::to_vec(&queues).unwrap()
+}
+
+fn snapshot(body: &[u8]) -> Snapshot {
+    Snapshot {
+        snapshot_id: "0193a4b2-7c1e-7000-8000-000000000000".into(),
+        observed_at: chrono::Utc::now(),
+        sources: vec![],
+        queues: parse_response(body).unwrap(),
+    }
+}
+
+fn cycle_cpu(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cycle_cpu");
+    for n in [1_000usize, 10_000] {
+        let body = symbee_body(n);
+        let snap = snapshot(&body);
+        let tenant = queue_stats::config::Tenant {
+            company_code: "abc-gadgets".into(),
+            environment: "prod".into(),
+        };
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("parse_symbee", n), &body, |b, body| {
+            b.iter(|| parse_response(black_box(body)).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("kinesis_records", n), &snap, |b, snap| {
+            b.iter(|| records_for(black_box(snap), Some(&tenant)))
+        });
+        group.bench_with_input(BenchmarkId::new("encode_shards", n), &snap, |b, snap| {
+            b.iter(|| {
+                partition(&snap.queues)
+                    .iter()
+                    .map(|s| encode_body(s).len())
+                    .sum::<usize>()
+            })
+        });
+        let bodies: Vec<Vec<u8>> = partition(&snap.queues)
+            .iter()
+            .map(|s| encode_body(s))
+            .collect();
+        group.bench_with_input(
+            BenchmarkId::new("decode_snapshot", n),
+            &bodies,
+            |b, bodies| {
+                b.iter(|| {
+                    bodies
+                        .iter()
+                        .map(|body| decode_body(body).unwrap().len())
+                        .sum::<usize>()
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("whole_cycle", n), &body, |b, body| {
+            b.iter(|| {
+                let snap = snapshot(black_box(body));
+                let records = records_for(&snap, Some(&tenant));
+                let bytes: usize = partition(&snap.queues)
+                    .iter()
+                    .map(|s| encode_body(s).len())
+                    .sum();
+                (records.len(), bytes)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cycle_cpu);
+criterion_main!(benches);
