@@ -100,7 +100,9 @@ pub fn encode_body(queues: &[&QueueStats]) -> Vec<u8> {
     // straight into the deflater cost ten times the CPU.
     let json = serde_json::to_vec(queues).expect("queue stats always serialize");
     let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
-    encoder.write_all(&json).expect("writing to a Vec cannot fail");
+    encoder
+        .write_all(&json)
+        .expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 
