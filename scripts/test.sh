@@ -23,4 +23,13 @@ export MOTO_ENDPOINT
 export_fake_aws_credentials
 
 echo "==> cargo test"
-cargo test --workspace --locked "$@"
+mkdir -p target
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run: cargo's own last line is a doc-test
+# binary's, which may well have run nothing.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
+exit "$status"

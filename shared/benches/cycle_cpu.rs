@@ -13,24 +13,7 @@ use queue_stats::store::layout::{decode_body, encode_body, partition};
 use std::hint::black_box;
 
 fn symbee_body(n: usize) -> Vec<u8> {
-    let queues: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "queueInfo": {
-                    "queueId": format!("skill-queue-{i:05}"),
-                    "queueName": format!("Skill Queue {i}"),
-                    "deliveryProvider": "SYMBEE",
-                    "taskType": "ROUTED_EMAIL"
-                },
-                "openClosedState": "OPERATING_HOURS_OPEN",
-                "agentsStaffed": i % 40, "agentsAvailable": i % 5, "agentsWorking": i % 7,
-                "agentsInWrap": i % 3, "agentsInError": 0, "agentsUnavailable": i % 4,
-                "itemsInQueue": i % 50, "itemsScheduled": 0, "itemsBeingDelivered": i % 2,
-                "oldestItem": i % 600
-            })
-        })
-        .collect();
-    serde_json::to_vec(&queues).unwrap()
+    serde_json::to_vec(&standins::symbee::synthetic_queues(n)).unwrap()
 }
 
 fn snapshot(body: &[u8]) -> Snapshot {

@@ -27,6 +27,34 @@ use tokio::sync::Mutex;
 pub const PATH: &str =
     "/symbee-connect-stats-service/svc/rs/RealtimeStatsService/retrieveQueueInfo";
 
+/// `n` Symbee skill queues in the wire format, each with distinct figures:
+/// the load for tests, benchmarks and the local demo.
+pub fn synthetic_queues(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "queueInfo": {
+                    "queueId": format!("skill-queue-{i:05}"),
+                    "queueName": format!("Skill Queue {i}"),
+                    "deliveryProvider": "SYMBEE",
+                    "taskType": "ROUTED_EMAIL"
+                },
+                "openClosedState": "OPERATING_HOURS_OPEN",
+                "agentsStaffed": i % 40 + 1,
+                "agentsAvailable": i % 5,
+                "agentsWorking": i % 7,
+                "agentsInWrap": i % 3,
+                "agentsInError": 0,
+                "agentsUnavailable": i % 4,
+                "itemsInQueue": i % 50,
+                "itemsScheduled": 0,
+                "itemsBeingDelivered": i % 2,
+                "oldestItem": i % 600
+            })
+        })
+        .collect()
+}
+
 /// Where the stand-in reads the key it expects.
 #[derive(Clone, Debug)]
 pub enum ExpectedKey {

@@ -302,32 +302,8 @@ impl Harness {
     }
 }
 
-/// `n` Symbee skill queues in the wire format, with distinct figures.
-pub fn symbee_queues(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "queueInfo": {
-                    "queueId": format!("skill-queue-{i:05}"),
-                    "queueName": format!("Skill Queue {i}"),
-                    "deliveryProvider": "SYMBEE",
-                    "taskType": "ROUTED_EMAIL"
-                },
-                "openClosedState": "OPERATING_HOURS_OPEN",
-                "agentsStaffed": i % 40 + 1,
-                "agentsAvailable": i % 5,
-                "agentsWorking": i % 7,
-                "agentsInWrap": i % 3,
-                "agentsInError": 0,
-                "agentsUnavailable": i % 4,
-                "itemsInQueue": i % 50,
-                "itemsScheduled": 0,
-                "itemsBeingDelivered": i % 2,
-                "oldestItem": i % 600
-            })
-        })
-        .collect()
-}
+#[allow(unused_imports)] // Not every test binary serves synthetic queues.
+pub use standins::symbee::synthetic_queues as symbee_queues;
 
 /// Fails the test when `record` does not validate against the published
 /// Kinesis record schema (docs/kinesis-record.schema.json).
