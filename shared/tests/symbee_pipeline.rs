@@ -396,3 +396,43 @@ async fn the_record_schema_rejects_what_the_contract_forbids() {
         assert!(!record_schema_errors(&bad).is_empty(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn each_region_posts_to_its_documented_host_unless_overridden() {
+    let harness = Harness::new().await;
+    let key = std::sync::Arc::new(queue_stats::secrets::CachedSecret::new(
+        std::sync::Arc::new(queue_stats::secrets::SecretsManagerSource::in_region(
+            &harness.sdk,
+            SECRETS_REGION,
+        )),
+        &harness.secret_id,
+        std::time::Duration::from_secs(60),
+    ));
+    for region in queue_stats::source::symbee::SymbeeRegion::ALL {
+        let mut config = harness
+            .config(&[("SYMBEE_REGION", region.aws_region())])
+            .symbee
+            .unwrap();
+        let source =
+            queue_stats::source::symbee::SymbeeSource::new(config.clone(), key.clone(), false)
+                .unwrap();
+        // The override wins, whatever the region.
+        assert_eq!(
+            source.endpoint(),
+            format!("{}{}", harness.standin.base_url(), standins::symbee::PATH)
+        );
+        config.base_url = None;
+        let source =
+            queue_stats::source::symbee::SymbeeSource::new(config, key.clone(), false).unwrap();
+        let host = match region.aws_region() {
+            "us-east-1" => "symbeeconnect.com".to_owned(),
+            other => format!("{other}.symbeeconnect.com"),
+        };
+        assert_eq!(
+            source.endpoint(),
+            format!(
+                "https://{host}:9443/symbee-connect-stats-service/svc/rs/RealtimeStatsService/retrieveQueueInfo"
+            )
+        );
+    }
+}
