@@ -398,3 +398,72 @@ mod tests {
         assert!(matches!(config.stream, StreamRef::Arn(_)));
     }
 }
+
+/// Everything the readers (the API and the contact flow) need, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderConfig {
+    pub table: String,
+    /// The poller's interval: bounds `Cache-Control: max-age`.
+    pub poll_interval: Duration,
+    /// A snapshot older than this is stale (default three poll intervals).
+    pub stale_after: Duration,
+    pub history_retention_hours: u64,
+    /// Bound on one store read, retries included.
+    pub read_timeout: Duration,
+}
+
+impl ReaderConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_env())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_lookup(lookup))
+    }
+
+    pub fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+        let table = settings.required("SNAPSHOT_TABLE")?;
+        let poll_interval = settings.integer("POLL_INTERVAL_SECONDS", 10, 1..=900)?;
+        let stale_after = settings.integer("STALE_AFTER_SECONDS", 3 * poll_interval, 1..=86_400)?;
+        let history_retention_hours =
+            settings.integer("HISTORY_RETENTION_HOURS", 24, 1..=24 * 90)?;
+        let read_timeout_ms = settings.integer("READ_TIMEOUT_MS", 2_000, 50..=7_000)?;
+        Ok(Self {
+            table,
+            poll_interval: Duration::from_secs(poll_interval),
+            stale_after: Duration::from_secs(stale_after),
+            history_retention_hours,
+            read_timeout: Duration::from_millis(read_timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    fn reader(pairs: &[(&str, &str)]) -> Result<ReaderConfig, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ReaderConfig::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn stale_after_defaults_to_three_poll_intervals() {
+        let config = reader(&[("SNAPSHOT_TABLE", "t"), ("POLL_INTERVAL_SECONDS", "20")]).unwrap();
+        assert_eq!(config.stale_after, Duration::from_secs(60));
+        let config = reader(&[("SNAPSHOT_TABLE", "t"), ("STALE_AFTER_SECONDS", "5")]).unwrap();
+        assert_eq!(config.stale_after, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn readers_name_what_is_wrong() {
+        assert_eq!(reader(&[]).unwrap_err().name, "SNAPSHOT_TABLE");
+        let err = reader(&[("SNAPSHOT_TABLE", "t"), ("STALE_AFTER_SECONDS", "0")]).unwrap_err();
+        assert_eq!(err.name, "STALE_AFTER_SECONDS");
+        let err = reader(&[("SNAPSHOT_TABLE", "t"), ("READ_TIMEOUT_MS", "9000")]).unwrap_err();
+        assert_eq!(err.name, "READ_TIMEOUT_MS");
+    }
+}

@@ -4,9 +4,11 @@
 //! the sources that fill it, the store and the stream it goes to, and the
 //! poll loop that ties them together. Binaries only wire these up.
 
+pub mod api;
 pub mod aws;
 pub mod backoff;
 pub mod config;
+pub mod contact_flow;
 pub mod handlers;
 pub mod model;
 pub mod poller;

@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use crate::config::{ConfigError, PollerConfig};
+use crate::api::Api;
+use crate::config::{ConfigError, PollerConfig, ReaderConfig};
+use crate::contact_flow::ContactFlowLookup;
 use crate::poller::{Pacing, Poller};
 use crate::secrets::{CachedSecret, SecretsManagerSource};
 use crate::sink::kinesis::KinesisSink;
 use crate::source::QueueSource;
 use crate::source::symbee::SymbeeSource;
+use crate::store::SnapshotReader;
 use crate::store::dynamodb::DynamoSnapshotStore;
 
 /// How long the Symbee key is trusted before it is read again.
@@ -70,4 +73,50 @@ pub async fn poller_from_env() -> Result<Poller, WiringError> {
     let config = PollerConfig::from_env()?;
     let sdk = crate::aws::load_sdk_config().await;
     build_poller(&config, &sdk)
+}
+
+/// A DynamoDB reader whose every call is bounded (attempts and the whole
+/// operation), for functions that answer callers waiting on them.
+fn bounded_reader(config: &ReaderConfig, sdk: &SdkConfig) -> Arc<DynamoSnapshotStore> {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(config.read_timeout.min(Duration::from_secs(1)))
+        .operation_attempt_timeout(config.read_timeout / 2)
+        .operation_timeout(config.read_timeout)
+        .build();
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .build();
+    Arc::new(DynamoSnapshotStore::new(
+        aws_sdk_dynamodb::Client::from_conf(dynamodb),
+        &config.table,
+        Duration::from_secs(config.history_retention_hours * 3600),
+    ))
+}
+
+/// One cheap read at cold start, so the first caller does not pay for
+/// credentials, DNS and the TLS handshake. Its outcome does not matter.
+async fn warm_up(store: &DynamoSnapshotStore, config: &ReaderConfig) {
+    let _ = tokio::time::timeout(config.read_timeout, store.latest_summary()).await;
+}
+
+pub async fn build_api(config: ReaderConfig, sdk: &SdkConfig) -> Api {
+    let store = bounded_reader(&config, sdk);
+    warm_up(&store, &config).await;
+    Api::new(store, config)
+}
+
+pub async fn build_contact_flow(config: ReaderConfig, sdk: &SdkConfig) -> ContactFlowLookup {
+    let store = bounded_reader(&config, sdk);
+    warm_up(&store, &config).await;
+    ContactFlowLookup::new(store, config)
+}
+
+pub async fn api_from_env() -> Result<Api, WiringError> {
+    let config = ReaderConfig::from_env()?;
+    Ok(build_api(config, &crate::aws::load_sdk_config().await).await)
+}
+
+pub async fn contact_flow_from_env() -> Result<ContactFlowLookup, WiringError> {
+    let config = ReaderConfig::from_env()?;
+    Ok(build_contact_flow(config, &crate::aws::load_sdk_config().await).await)
 }

@@ -18,7 +18,10 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::layout::{self, *};
-use super::{HistoryPoint, LatestQueue, PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
+use super::{
+    HistoryPoint, LatestQueue, PutOutcome, SnapshotReader, SnapshotSummary, SnapshotWriter,
+    StoreError,
+};
 use crate::aws::describe_sdk_error;
 use crate::backoff::Backoff;
 use crate::model::{Snapshot, SourceStatus};
@@ -259,6 +262,22 @@ fn get_queues(item: &Item) -> Result<Vec<crate::model::QueueStats>, StoreError> 
     decode_body(body.as_ref()).map_err(StoreError::Corrupt)
 }
 
+fn summary_of(head: &Item) -> Result<SnapshotSummary, StoreError> {
+    let sources: Vec<SourceStatus> = serde_json::from_str(get_s(head, ATTR_SOURCES)?)
+        .map_err(|err| StoreError::Corrupt(format!("head sources: {err}")))?;
+    let queue_count = head
+        .get(ATTR_QUEUE_COUNT)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(SnapshotSummary {
+        snapshot_id: get_s(head, ATTR_SNAPSHOT_ID)?.to_owned(),
+        observed_at: get_millis(head)?,
+        sources,
+        queue_count,
+    })
+}
+
 /// Orders queues the same way on every read, whatever the shard order.
 fn sort_queues(queues: &mut [crate::model::QueueStats]) {
     queues.sort_by(|a, b| {
@@ -322,9 +341,8 @@ impl SnapshotReader for DynamoSnapshotStore {
         else {
             return Ok(None);
         };
-        let snapshot_id = get_s(head, ATTR_SNAPSHOT_ID)?.to_owned();
-        let sources: Vec<SourceStatus> = serde_json::from_str(get_s(head, ATTR_SOURCES)?)
-            .map_err(|err| StoreError::Corrupt(format!("head sources: {err}")))?;
+        let summary = summary_of(head)?;
+        let snapshot_id = summary.snapshot_id;
         let mut queues = Vec::new();
         for item in items
             .iter()
@@ -341,10 +359,23 @@ impl SnapshotReader for DynamoSnapshotStore {
         sort_queues(&mut queues);
         Ok(Some(Snapshot {
             snapshot_id,
-            observed_at: get_millis(head)?,
-            sources,
+            observed_at: summary.observed_at,
+            sources: summary.sources,
             queues,
         }))
+    }
+
+    async fn latest_summary(&self) -> Result<Option<SnapshotSummary>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ATTR_PK, s(LATEST_PK))
+            .key(ATTR_SK, s(HEAD_SK))
+            .send()
+            .await
+            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+        output.item().map(summary_of).transpose()
     }
 
     async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::{QueueStats, Snapshot};
+use crate::model::{QueueStats, Snapshot, SourceStatus};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -54,6 +54,15 @@ pub struct LatestQueue {
     pub queue: QueueStats,
 }
 
+/// The latest snapshot without its queues: what health checks need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotSummary {
+    pub snapshot_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub sources: Vec<SourceStatus>,
+    pub queue_count: usize,
+}
+
 /// One past observation of a queue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistoryPoint {
@@ -72,6 +81,9 @@ pub trait SnapshotWriter: Send + Sync {
 pub trait SnapshotReader: Send + Sync {
     /// The whole latest snapshot, or `None` before the first poll.
     async fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
+
+    /// The latest snapshot's id, time and source statuses, without queues.
+    async fn latest_summary(&self) -> Result<Option<SnapshotSummary>, StoreError>;
 
     /// One queue of the latest snapshot, by queue id, queue ARN or bare
     /// Connect queue id.

@@ -334,3 +334,52 @@ pub fn record_schema_errors(record: &Value) -> Vec<String> {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
+
+/// A snapshot of the seed example (parsed by the real Symbee code), observed
+/// `age` ago, with one source status.
+pub fn seed_snapshot(age: chrono::Duration) -> queue_stats::model::Snapshot {
+    let body =
+        serde_json::to_vec(&fixture("symbee/retrieve-queue-info.seed-example.json")).unwrap();
+    let queues = queue_stats::source::symbee::wire::parse_response(&body).unwrap();
+    let observed = chrono::Utc::now() - age;
+    queue_stats::model::Snapshot {
+        snapshot_id: uuid::Uuid::now_v7().to_string(),
+        observed_at: chrono::DateTime::from_timestamp_millis(observed.timestamp_millis()).unwrap(),
+        sources: vec![queue_stats::model::SourceStatus {
+            source: queue_stats::model::SourceName::Symbee,
+            status: queue_stats::model::SourceState::Ok,
+            error: None,
+            latency_ms: 42,
+            queue_count: queues.len(),
+        }],
+        queues,
+    }
+}
+
+/// The seed example's Amazon Connect queue ARN.
+pub const SEED_ARN: &str = "arn:aws:connect:us-east-1:xxxxx:instance/xxxx-xxxx-xxx-xxxx-xxxxxxx/queue/xxxxx-xxxx-xxxx-xxxx-xxxxxx";
+
+/// Reader configuration for a table, as the API and contact flow read it.
+pub fn reader_config(table: &str, extra: &[(&str, &str)]) -> queue_stats::config::ReaderConfig {
+    let mut env: HashMap<String, String> =
+        HashMap::from([("SNAPSHOT_TABLE".to_owned(), table.to_owned())]);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    queue_stats::config::ReaderConfig::from_lookup(|k| env.get(k).cloned()).unwrap()
+}
+
+/// A fresh table holding `snapshots`, written by the real store code.
+pub async fn table_with(sdk: &SdkConfig, snapshots: &[queue_stats::model::Snapshot]) -> String {
+    use queue_stats::store::SnapshotWriter;
+    let table = create_table(sdk).await;
+    let store = DynamoSnapshotStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &table,
+        Duration::from_secs(3600),
+    );
+    for snapshot in snapshots {
+        store.put_snapshot(snapshot).await.unwrap();
+    }
+    table
+}

@@ -1,0 +1,367 @@
+//! The HTTP API over the latest snapshot, free of API Gateway types.
+//!
+//! [`Api::handle`] takes a plain [`HttpRequest`] and always returns an
+//! [`HttpResponse`]: client mistakes are 4xx with a JSON error, a store
+//! failure is a 503, and nothing the client sends can panic it. The Lambda
+//! adapter (`handlers::api`) and the local server both call it, so the same
+//! code answers behind API Gateway and on localhost. `docs/openapi.json`
+//! describes every answer, and a test holds the code to it.
+
+pub mod request;
+pub mod response;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::ReaderConfig;
+use crate::model::{QueueStats, Snapshot, SourceStatus, format_rfc3339};
+use crate::store::layout::queue_key;
+use crate::store::{SnapshotReader, StoreError};
+use request::{Params, Route, params, route, single};
+
+/// A request as any HTTP front end can give it.
+#[derive(Clone, Debug, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    /// The path, still percent-encoded.
+    pub raw_path: String,
+    /// The query string without `?`, still percent-encoded.
+    pub raw_query: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response as any HTTP front end can send it. `body` is the bytes to
+/// send (gzip'd when `content-encoding: gzip` is among the headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A client or server error with its status, code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn store(error: &StoreError) -> Self {
+        Self::new(
+            503,
+            error.code(),
+            "the snapshot store is unavailable; try again shortly",
+        )
+        .with_header("retry-after", "1")
+    }
+
+    fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// The API service: a snapshot reader and the reader settings.
+pub struct Api {
+    reader: Arc<dyn SnapshotReader>,
+    config: ReaderConfig,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueBody<'a> {
+    snapshot_id: &'a str,
+    observed_at: String,
+    queue: &'a QueueStats,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryPointBody<'a> {
+    observed_at: String,
+    snapshot_id: &'a str,
+    queue: &'a QueueStats,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthBody<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    age_seconds: Option<i64>,
+    stale_after_seconds: u64,
+    sources: &'a [SourceStatus],
+}
+
+impl Api {
+    pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
+        Self { reader, config }
+    }
+
+    /// Answers one request. Never fails: every error is a response.
+    pub async fn handle(&self, request: &HttpRequest) -> HttpResponse {
+        let mut response = match self.route(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status >= 500 {
+                    tracing::error!(status = error.status, code = error.code, path = %request::sanitize(&request.raw_path), "api request failed");
+                }
+                response::error(request, &error)
+            }
+        };
+        if request.method.eq_ignore_ascii_case("HEAD") {
+            response.body.clear();
+        }
+        response
+    }
+
+    async fn route(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+        let route = route(&request.raw_path)?;
+        if !matches!(request.method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
+            return Err(ApiError::new(
+                405,
+                "METHOD_NOT_ALLOWED",
+                format!(
+                    "{} is not allowed on {}; use GET",
+                    request::sanitize(&request.method),
+                    route.template()
+                ),
+            )
+            .with_header("allow", "GET, HEAD"));
+        }
+        let params = params(&route, &request.raw_query)?;
+        match route {
+            Route::Snapshot => self.snapshot(request, &params).await,
+            Route::Queue(id) => self.queue(request, &id).await,
+            Route::QueueHistory(id) => self.history(request, &id, &params).await,
+            Route::Health => self.health(request).await,
+        }
+    }
+
+    async fn read<T>(
+        &self,
+        future: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.config.read_timeout, future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ApiError::store(&error)),
+            Err(_) => Err(ApiError::store(&StoreError::Unavailable(
+                "read timed out".into(),
+            ))),
+        }
+    }
+
+    /// `max-age` is what is left of the current poll interval: a cache never
+    /// holds a snapshot past the moment a newer one is due.
+    fn cache_control(&self, observed_at: &DateTime<Utc>) -> String {
+        let interval = self.config.poll_interval.as_secs() as i64;
+        let age = (Utc::now() - *observed_at).num_seconds().max(0);
+        format!("private, max-age={}", (interval - age).clamp(0, interval))
+    }
+
+    async fn snapshot(
+        &self,
+        request: &HttpRequest,
+        params: &Params,
+    ) -> Result<HttpResponse, ApiError> {
+        let Some(mut snapshot) = self.read(self.reader.latest_snapshot()).await? else {
+            return Err(no_snapshot_yet());
+        };
+        filter_queues(&mut snapshot, params);
+        Ok(response::json_ok(
+            request,
+            &snapshot,
+            self.cache_control(&snapshot.observed_at),
+        ))
+    }
+
+    async fn queue(&self, request: &HttpRequest, queue_id: &str) -> Result<HttpResponse, ApiError> {
+        let Some(latest) = self.read(self.reader.latest_queue(queue_id)).await? else {
+            return Err(queue_not_found(queue_id));
+        };
+        let body = QueueBody {
+            snapshot_id: &latest.snapshot_id,
+            observed_at: format_rfc3339(&latest.observed_at),
+            queue: &latest.queue,
+        };
+        Ok(response::json_ok(
+            request,
+            &body,
+            self.cache_control(&latest.observed_at),
+        ))
+    }
+
+    async fn history(
+        &self,
+        request: &HttpRequest,
+        queue_id: &str,
+        params: &Params,
+    ) -> Result<HttpResponse, ApiError> {
+        let max_minutes = self.config.history_retention_hours * 60;
+        let minutes = match single(params, "minutes")? {
+            None => 60.min(max_minutes),
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|m| (1..=max_minutes).contains(m))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "INVALID_PARAMETER",
+                        format!(
+                            "minutes must be a whole number from 1 to {max_minutes} (the retention), not {:?}",
+                            request::sanitize(text)
+                        ),
+                    )
+                })?,
+        };
+        let since = Utc::now() - chrono::Duration::minutes(minutes as i64);
+        let points = self
+            .read(self.reader.queue_history(queue_id, since))
+            .await?;
+        if points.is_empty()
+            && self
+                .read(self.reader.latest_queue(queue_id))
+                .await?
+                .is_none()
+        {
+            return Err(queue_not_found(queue_id));
+        }
+        let observed_at = points.last().map(|p| p.observed_at).unwrap_or(since);
+        let body = json!({
+            "queueId": queue_id,
+            "minutes": minutes,
+            "points": points
+                .iter()
+                .map(|p| HistoryPointBody {
+                    observed_at: format_rfc3339(&p.observed_at),
+                    snapshot_id: &p.snapshot_id,
+                    queue: &p.queue,
+                })
+                .collect::<Vec<_>>(),
+        });
+        Ok(response::json_ok(
+            request,
+            &body,
+            self.cache_control(&observed_at),
+        ))
+    }
+
+    async fn health(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+        let stale_after = self.config.stale_after.as_secs();
+        let summary = self.read(self.reader.latest_summary()).await?;
+        let Some(summary) = summary else {
+            let body = HealthBody {
+                status: "no_snapshot",
+                snapshot_id: None,
+                observed_at: None,
+                age_seconds: None,
+                stale_after_seconds: stale_after,
+                sources: &[],
+            };
+            return Ok(response::json_status(request, 503, &body, Vec::new()));
+        };
+        let age = (Utc::now() - summary.observed_at).num_seconds().max(0);
+        let fresh = age <= stale_after as i64;
+        let body = HealthBody {
+            status: if fresh { "ok" } else { "stale" },
+            snapshot_id: Some(&summary.snapshot_id),
+            observed_at: Some(format_rfc3339(&summary.observed_at)),
+            age_seconds: Some(age),
+            stale_after_seconds: stale_after,
+            sources: &summary.sources,
+        };
+        Ok(response::json_status(
+            request,
+            if fresh { 200 } else { 503 },
+            &body,
+            Vec::new(),
+        ))
+    }
+}
+
+fn no_snapshot_yet() -> ApiError {
+    ApiError::new(
+        503,
+        "NO_SNAPSHOT_YET",
+        "no snapshot has been written yet; the poller may not have run",
+    )
+    .with_header("retry-after", "10")
+}
+
+fn queue_not_found(queue_id: &str) -> ApiError {
+    ApiError::not_found(
+        "QUEUE_NOT_FOUND",
+        format!(
+            "no queue {:?} in the latest snapshot",
+            request::sanitize(queue_id)
+        ),
+    )
+}
+
+/// Keeps the queues every given filter matches (values of one filter are
+/// alternatives; different filters all apply).
+fn filter_queues(snapshot: &mut Snapshot, params: &Params) {
+    let matches = |name: &str, value: &str| {
+        params
+            .get(name)
+            .is_none_or(|wanted| wanted.iter().any(|w| w == value))
+    };
+    let wanted_keys: Option<Vec<&str>> = params
+        .get("queueId")
+        .map(|ids| ids.iter().map(|id| queue_key(id)).collect());
+    snapshot.queues.retain(|q| {
+        matches("source", q.source.as_str())
+            && matches("taskType", q.task_type.as_str())
+            && matches("deliveryProvider", q.delivery_provider.as_str())
+            && wanted_keys.as_ref().is_none_or(|keys| {
+                keys.iter()
+                    .any(|k| *k == q.queue_id || *k == queue_key(&q.queue_id))
+            })
+    });
+}

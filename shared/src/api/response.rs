@@ -1,0 +1,156 @@
+//! HTTP response details shared by every route: JSON bodies, ETags,
+//! conditional requests, caching and gzip.
+
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::{ApiError, HttpRequest, HttpResponse};
+
+/// Bodies smaller than this go uncompressed: gzip would not pay for itself.
+const GZIP_MIN_BYTES: usize = 1024;
+
+/// A strong ETag of the body: FNV-1a 64 is plenty to tell snapshots apart
+/// and costs nothing next to serialization.
+pub fn etag(body: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in body {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("\"{hash:016x}\"")
+}
+
+/// Whether an `If-None-Match` value names `tag` (or is `*`). Weak
+/// comparison, as RFC 9110 asks for If-None-Match.
+pub fn none_match(header: &str, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    header
+        .split(',')
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(tag))
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, honouring `q=0`).
+pub fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|part| {
+        let mut pieces = part.split(';');
+        let coding = pieces.next().unwrap_or("").trim();
+        let q_zero = pieces.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
+}
+
+/// A 200 JSON answer with ETag, 304 handling, caching and gzip.
+pub fn json_ok(
+    request: &HttpRequest,
+    value: &impl serde::Serialize,
+    cache_control: String,
+) -> HttpResponse {
+    let body = serde_json::to_vec(value).expect("responses serialize");
+    let tag = etag(&body);
+    let mut headers = vec![
+        ("etag".to_owned(), tag.clone()),
+        ("cache-control".to_owned(), cache_control),
+        ("vary".to_owned(), "Accept-Encoding".to_owned()),
+    ];
+    if request
+        .header("if-none-match")
+        .is_some_and(|h| none_match(h, &tag))
+    {
+        return HttpResponse {
+            status: 304,
+            headers,
+            body: Vec::new(),
+        };
+    }
+    headers.push(("content-type".to_owned(), "application/json".to_owned()));
+    compress_if_accepted(
+        request,
+        HttpResponse {
+            status: 200,
+            headers,
+            body,
+        },
+    )
+}
+
+/// Any other JSON answer (health's 503, errors), compressed when asked.
+pub fn json_status(
+    request: &HttpRequest,
+    status: u16,
+    value: &impl serde::Serialize,
+    extra: Vec<(String, String)>,
+) -> HttpResponse {
+    let body = serde_json::to_vec(value).expect("responses serialize");
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("cache-control".to_owned(), "no-store".to_owned()),
+    ];
+    headers.extend(extra);
+    compress_if_accepted(
+        request,
+        HttpResponse {
+            status,
+            headers,
+            body,
+        },
+    )
+}
+
+pub fn error(request: &HttpRequest, error: &ApiError) -> HttpResponse {
+    let body = serde_json::json!({ "error": { "code": error.code, "message": error.message } });
+    json_status(request, error.status, &body, error.headers.clone())
+}
+
+fn compress_if_accepted(request: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
+    if response.body.len() < GZIP_MIN_BYTES
+        || !request.header("accept-encoding").is_some_and(accepts_gzip)
+    {
+        return response;
+    }
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(response.body.len() / 4),
+        Compression::fast(),
+    );
+    encoder
+        .write_all(&response.body)
+        .expect("writing to a Vec cannot fail");
+    response.body = encoder.finish().expect("writing to a Vec cannot fail");
+    response
+        .headers
+        .push(("content-encoding".to_owned(), "gzip".to_owned()));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_forms() {
+        let tag = "\"abc\"";
+        assert!(none_match("\"abc\"", tag));
+        assert!(none_match("W/\"abc\"", tag));
+        assert!(none_match("\"x\", \"abc\"", tag));
+        assert!(none_match("*", tag));
+        assert!(!none_match("\"abd\"", tag));
+        assert!(!none_match("", tag));
+    }
+
+    #[test]
+    fn accept_encoding_forms() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("br, gzip;q=0.5"));
+        assert!(accepts_gzip("GZIP"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("br, deflate"));
+        assert!(!accepts_gzip("identity"));
+    }
+}

@@ -1,0 +1,185 @@
+//! The contact-flow Lambda end to end: Connect events (from the fixture) →
+//! handler → DynamoDB on moto, with snapshots written by the real store.
+
+mod common;
+
+use aws_config::SdkConfig;
+use chrono::Duration;
+use common::*;
+use lambda_runtime::{Context, LambdaEvent};
+use queue_stats::contact_flow::{ATTRIBUTES, Attributes, ContactFlowLookup};
+use queue_stats::handlers::contact_flow::handle;
+use queue_stats::model::Snapshot;
+use queue_stats::wiring::build_contact_flow;
+use serde_json::{Value, json};
+
+async fn lookup_over(snapshots: &[Snapshot]) -> (SdkConfig, ContactFlowLookup) {
+    let sdk = sdk_config().await;
+    let table = table_with(&sdk, snapshots).await;
+    let lookup = build_contact_flow(reader_config(&table, &[]), &sdk).await;
+    (sdk, lookup)
+}
+
+fn event_for(queue_id: Option<&str>) -> Value {
+    let mut event = fixture("events/connect-contact-flow.json");
+    match queue_id {
+        Some(id) => event["Details"]["Parameters"]["queueId"] = json!(id),
+        None => {
+            event["Details"]["Parameters"]
+                .as_object_mut()
+                .unwrap()
+                .remove("queueId");
+        }
+    }
+    event
+}
+
+async fn invoke(lookup: &ContactFlowLookup, event: Value) -> Attributes {
+    let attributes = handle(LambdaEvent::new(event, Context::default()), lookup)
+        .await
+        .unwrap();
+    // Every attribute, always, so a flow can reference any of them.
+    let keys: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    let mut expected = ATTRIBUTES.to_vec();
+    expected.sort();
+    assert_eq!(keys, expected);
+    attributes
+}
+
+#[test]
+fn the_fixture_is_the_event_shape_aws_documents() {
+    let event: aws_lambda_events::connect::ConnectEvent =
+        serde_json::from_value(fixture("events/connect-contact-flow.json")).unwrap();
+    assert_eq!(event.details.parameters["queueId"], "email-customer-care");
+}
+
+#[tokio::test]
+async fn a_known_queue_is_answered_with_its_figures() {
+    let snapshot = seed_snapshot(Duration::seconds(2));
+    let (_, lookup) = lookup_over(std::slice::from_ref(&snapshot)).await;
+
+    let answer = invoke(&lookup, event_for(Some("email-customer-care"))).await;
+
+    assert_eq!(answer["found"], "true");
+    assert_eq!(answer["status"], "ok");
+    assert_eq!(answer["stale"], "false");
+    assert_eq!(answer["queueId"], "email-customer-care");
+    assert_eq!(answer["queueName"], "Email Customer Care");
+    assert_eq!(answer["openClosedState"], "OPERATING_HOURS_OPEN");
+    assert_eq!(answer["itemsInQueue"], "27");
+    assert_eq!(answer["oldestItem"], "0");
+    assert_eq!(answer["agentsAvailable"], "0");
+    assert_eq!(answer["agentsStaffed"], "10");
+    assert_eq!(answer["agentsWorking"], "5");
+    assert_eq!(answer["agentsInWrap"], "2");
+    assert_eq!(
+        answer["observedAt"],
+        queue_stats::model::format_rfc3339(&snapshot.observed_at)
+    );
+    assert!(answer["ageSeconds"].parse::<u64>().unwrap() <= 3);
+}
+
+#[tokio::test]
+async fn without_a_parameter_the_contacts_current_queue_is_used() {
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::seconds(1))]).await;
+
+    let answer = invoke(&lookup, event_for(None)).await;
+
+    assert_eq!(answer["found"], "true");
+    assert_eq!(answer["queueId"], SEED_ARN);
+    assert_eq!(answer["queueName"], "Customer Care Inbound");
+    assert_eq!(answer["itemsInQueue"], "5");
+    assert_eq!(answer["oldestItem"], "125");
+}
+
+#[tokio::test]
+async fn a_bare_connect_queue_id_finds_the_arn() {
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::seconds(1))]).await;
+    let bare = SEED_ARN.rsplit('/').next().unwrap();
+
+    let answer = invoke(&lookup, event_for(Some(bare))).await;
+
+    assert_eq!(answer["found"], "true");
+    assert_eq!(answer["queueId"], SEED_ARN);
+}
+
+#[tokio::test]
+async fn an_unknown_queue_is_not_found_not_an_error() {
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::seconds(1))]).await;
+
+    let answer = invoke(&lookup, event_for(Some("no-such-queue"))).await;
+
+    assert_eq!(answer["found"], "false");
+    assert_eq!(answer["status"], "not_found");
+    assert_eq!(answer["queueId"], "no-such-queue");
+    assert_eq!(answer["itemsInQueue"], "");
+}
+
+#[tokio::test]
+async fn old_figures_are_stale() {
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::minutes(5))]).await;
+
+    let answer = invoke(&lookup, event_for(Some("email-customer-care"))).await;
+
+    assert_eq!(answer["found"], "true");
+    assert_eq!(answer["status"], "stale");
+    assert_eq!(answer["stale"], "true");
+    assert!(answer["ageSeconds"].parse::<u64>().unwrap() >= 300);
+}
+
+#[tokio::test]
+async fn figures_carried_over_from_a_failed_source_are_stale_with_their_own_age() {
+    let mut snapshot = seed_snapshot(Duration::seconds(1));
+    let as_of = snapshot.observed_at - Duration::minutes(10);
+    for queue in &mut snapshot.queues {
+        queue.stale = true;
+        queue.as_of = Some(as_of);
+    }
+    let (_, lookup) = lookup_over(&[snapshot]).await;
+
+    let answer = invoke(&lookup, event_for(Some("sms-customer-care"))).await;
+
+    assert_eq!(answer["status"], "stale");
+    assert_eq!(
+        answer["observedAt"],
+        queue_stats::model::format_rfc3339(&as_of)
+    );
+    assert!(answer["ageSeconds"].parse::<u64>().unwrap() >= 600);
+}
+
+#[tokio::test]
+async fn a_store_failure_is_unavailable() {
+    let sdk = sdk_config().await;
+    let lookup = build_contact_flow(reader_config(&unique("no-such-table"), &[]), &sdk).await;
+
+    let answer = invoke(&lookup, event_for(Some("email-customer-care"))).await;
+
+    assert_eq!(answer["found"], "false");
+    assert_eq!(answer["status"], "unavailable");
+}
+
+#[tokio::test]
+async fn malformed_events_are_answered_not_found_never_a_panic() {
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::seconds(1))]).await;
+    let mut null_queue = event_for(None);
+    null_queue["Details"]["ContactData"]["Queue"] = Value::Null;
+    let mut numeric_param = event_for(None);
+    numeric_param["Details"]["Parameters"]["queueId"] = json!(42);
+    numeric_param["Details"]["ContactData"]["Queue"] = Value::Null;
+    let long = "q".repeat(2000);
+    for event in [
+        json!({}),
+        json!([]),
+        json!(null),
+        json!({"Details": "nope"}),
+        null_queue,
+        numeric_param,
+        event_for(Some("   ")).pointer("/Details").cloned().unwrap(),
+        event_for(Some(&long)),
+        event_for(Some("bad\u{0}id")),
+    ] {
+        let answer = invoke(&lookup, event.clone()).await;
+        assert_eq!(answer["status"], "not_found", "{event}");
+        assert_eq!(answer["found"], "false");
+    }
+}
