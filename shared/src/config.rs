@@ -109,6 +109,20 @@ impl<'a> Settings<'a> {
     }
 }
 
+/// A configuration read from settings: from the process environment at
+/// cold start, or from any lookup in tests.
+pub trait FromSettings: Sized {
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError>;
+
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_env())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_settings(&Settings::from_lookup(lookup))
+    }
+}
+
 /// The Symbee tenant: who we are when we call Symbee and whose records we emit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -258,16 +272,8 @@ pub struct PollerConfig {
     pub write_timeout: Duration,
 }
 
-impl PollerConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_lookup(lookup))
-    }
-
-    pub fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+impl FromSettings for PollerConfig {
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
         let symbee = SymbeeConfig::from_settings(settings)?;
         let connect_instance_id = settings.optional("CONNECT_INSTANCE_ID");
         if let Some(id) = &connect_instance_id {
@@ -412,16 +418,8 @@ pub struct ReaderConfig {
     pub read_timeout: Duration,
 }
 
-impl ReaderConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_env())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_settings(&Settings::from_lookup(lookup))
-    }
-
-    pub fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+impl FromSettings for ReaderConfig {
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
         let table = settings.required("SNAPSHOT_TABLE")?;
         let poll_interval = settings.integer("POLL_INTERVAL_SECONDS", 10, 1..=900)?;
         let stale_after = settings.integer("STALE_AFTER_SECONDS", 3 * poll_interval, 1..=86_400)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::api::Api;
-use crate::config::{ConfigError, PollerConfig, ReaderConfig};
+use crate::config::{ConfigError, FromSettings, PollerConfig, ReaderConfig};
 use crate::contact_flow::ContactFlowLookup;
 use crate::poller::{Pacing, Poller};
 use crate::secrets::{CachedSecret, SecretsManagerSource};

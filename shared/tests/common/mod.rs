@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
-use queue_stats::config::{PollerConfig, StreamRef, SymbeeConfig};
+use queue_stats::config::{FromSettings, PollerConfig, StreamRef, SymbeeConfig};
 use queue_stats::poller::{Pacing, Poller};
 use queue_stats::secrets::{CachedSecret, SecretsManagerSource};
 use queue_stats::sink::kinesis::KinesisSink;
