@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use queue_stats::model::Snapshot;
 use queue_stats::sink::record::records_for;
 use queue_stats::source::symbee::wire::parse_response;
-use queue_stats::store::layout::{decode_body, encode_body, partition};
+use queue_stats::store::layout::{encode_body, partition};
 use std::hint::black_box;
 
 fn symbee_body(n: usize) -> Vec<u8> {
@@ -49,22 +49,6 @@ fn cycle_cpu(c: &mut Criterion) {
                     .sum::<usize>()
             })
         });
-        let bodies: Vec<Vec<u8>> = partition(&snap.queues)
-            .iter()
-            .map(|s| encode_body(s))
-            .collect();
-        group.bench_with_input(
-            BenchmarkId::new("decode_snapshot", n),
-            &bodies,
-            |b, bodies| {
-                b.iter(|| {
-                    bodies
-                        .iter()
-                        .map(|body| decode_body(body).unwrap().len())
-                        .sum::<usize>()
-                })
-            },
-        );
         group.bench_with_input(BenchmarkId::new("whole_cycle", n), &body, |b, body| {
             b.iter(|| {
                 let snap = snapshot(black_box(body));
