@@ -418,6 +418,8 @@ async fn health_is_200_when_fresh_and_503_when_stale_or_missing() {
     assert_eq!(answer.json()["sources"][0]["status"], "ok");
     assert!(answer.json()["ageSeconds"].as_i64().unwrap() <= 3);
     assert_eq!(answer.json()["staleAfterSeconds"], 30);
+    assert!(answer.header("etag").is_some());
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
 
     let stale = world(vec![seed_snapshot(Duration::minutes(5))]).await;
     let answer = get(&stale.api, HEALTH, "/v1/health", "", &[]).await;
@@ -594,4 +596,19 @@ async fn the_fixture_event_itself_is_answered() {
     // The fixture asks for gzip, as browsers and most HTTP clients do.
     assert_eq!(answer.header("content-encoding"), Some("gzip"));
     openapi::assert_documented(SNAP, &answer);
+}
+
+#[tokio::test]
+async fn a_hung_store_is_a_503_not_a_hung_request() {
+    let sdk = black_hole_sdk().await;
+    let api = build_api(
+        reader_config("snapshots", &[("READ_TIMEOUT_MS", "300")]),
+        &sdk,
+    )
+    .await;
+
+    let answer = get(&api, QUEUE, "/v1/queues/email-customer-care", "", &[]).await;
+
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.error_code(), "STORE_UNAVAILABLE");
 }

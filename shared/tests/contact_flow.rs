@@ -183,3 +183,23 @@ async fn malformed_events_are_answered_not_found_never_a_panic() {
         assert_eq!(answer["found"], "false");
     }
 }
+
+#[tokio::test]
+async fn a_hung_store_is_unavailable_within_the_read_timeout() {
+    let sdk = black_hole_sdk().await;
+    let lookup = build_contact_flow(
+        reader_config("snapshots", &[("READ_TIMEOUT_MS", "300")]),
+        &sdk,
+    )
+    .await;
+
+    // A watchdog, not a speed assertion: a broken bound would hang the test.
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        invoke(&lookup, event_for(Some("email-customer-care"))),
+    )
+    .await
+    .expect("the lookup must not hang");
+
+    assert_eq!(answer["status"], "unavailable");
+}

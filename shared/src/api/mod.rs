@@ -318,12 +318,12 @@ impl Api {
             stale_after_seconds: stale_after,
             sources: &summary.sources,
         };
-        Ok(response::json_status(
-            request,
-            if fresh { 200 } else { 503 },
-            &body,
-            Vec::new(),
-        ))
+        if fresh {
+            // ETag on every 200; health is never cached.
+            Ok(response::json_ok(request, &body, "no-store".to_owned()))
+        } else {
+            Ok(response::json_status(request, 503, &body, Vec::new()))
+        }
     }
 }
 

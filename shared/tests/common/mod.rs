@@ -383,3 +383,24 @@ pub async fn table_with(sdk: &SdkConfig, snapshots: &[queue_stats::model::Snapsh
     }
     table
 }
+
+/// SDK configuration pointing at a loopback port that accepts connections
+/// and never answers: what a hung dependency looks like to a client.
+pub async fn black_hole_sdk() -> SdkConfig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(format!("http://{addr}"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
