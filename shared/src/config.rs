@@ -220,6 +220,124 @@ fn validate_base_url(url: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// Settings of the Amazon Connect source (on when `CONNECT_INSTANCE_ID` is set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectConfig {
+    /// The instance id (the part after `instance/` when an ARN was given).
+    pub instance_id: String,
+    /// Only these queues (ids or ARNs); empty = every STANDARD queue.
+    pub queue_ids: Vec<String>,
+    /// How often ListQueues runs again to find new and removed queues.
+    pub discovery_interval: Duration,
+    /// Ask GetCurrentMetricData for the VOICE/CHAT/TASK breakdown too.
+    pub channel_breakdown: bool,
+    /// Today's figures from GetMetricData, refreshed every 5 minutes.
+    pub intraday: bool,
+    /// Service-level thresholds in seconds (Connect allows these only).
+    pub service_level_thresholds: Vec<u32>,
+    /// Where "today" starts.
+    pub time_zone: chrono_tz::Tz,
+    /// Agents by state and slots from GetCurrentUserData (costs calls).
+    pub agent_detail: bool,
+    /// At most this many GetCurrentUserData calls per cycle.
+    pub agent_detail_calls_per_cycle: u32,
+    /// Client-side budget for GetCurrentMetricData and GetMetricData.
+    pub metrics_rate: f64,
+    pub metrics_burst: u32,
+    /// Client-side budget for the other calls (ListQueues, GetCurrentUserData).
+    pub other_rate: f64,
+    pub other_burst: u32,
+    /// Upper bound on one cycle of this source.
+    pub timeout: Duration,
+}
+
+impl ConnectConfig {
+    /// The thresholds Connect accepts for SERVICE_LEVEL.
+    pub const ALLOWED_THRESHOLDS: [u32; 12] = [15, 20, 25, 30, 45, 60, 90, 120, 180, 240, 300, 600];
+
+    pub fn from_settings(settings: &Settings<'_>) -> Result<Option<Self>, ConfigError> {
+        let Some(instance) = settings.optional("CONNECT_INSTANCE_ID") else {
+            return Ok(None);
+        };
+        let instance_id = match instance.rsplit_once("instance/") {
+            Some((_, id)) if instance.starts_with("arn:") => id.to_owned(),
+            _ => instance.clone(),
+        };
+        let valid_id = !instance_id.is_empty()
+            && instance_id.len() <= 100
+            && instance_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid_id {
+            return Err(ConfigError::new(
+                "CONNECT_INSTANCE_ID",
+                format!("must be an Amazon Connect instance id or ARN, not {instance:?}"),
+            ));
+        }
+        let thresholds = settings.list("CONNECT_SERVICE_LEVEL_THRESHOLDS");
+        let service_level_thresholds = if thresholds.is_empty() {
+            vec![20, 60]
+        } else {
+            thresholds
+                .iter()
+                .map(|t| {
+                    t.parse::<u32>()
+                        .ok()
+                        .filter(|v| Self::ALLOWED_THRESHOLDS.contains(v))
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                "CONNECT_SERVICE_LEVEL_THRESHOLDS",
+                                format!(
+                                    "each threshold must be one of {:?} seconds, not {t:?}",
+                                    Self::ALLOWED_THRESHOLDS
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let time_zone_name = settings
+            .optional("CONNECT_TIME_ZONE")
+            .unwrap_or_else(|| "UTC".to_owned());
+        let time_zone: chrono_tz::Tz = time_zone_name.parse().map_err(|_| {
+            ConfigError::new(
+                "CONNECT_TIME_ZONE",
+                format!(
+                    "must be an IANA time zone such as America/New_York, not {time_zone_name:?}"
+                ),
+            )
+        })?;
+        Ok(Some(Self {
+            instance_id,
+            queue_ids: settings.list("CONNECT_QUEUE_IDS"),
+            discovery_interval: Duration::from_secs(settings.integer(
+                "CONNECT_DISCOVERY_INTERVAL_SECONDS",
+                300,
+                10..=86_400,
+            )?),
+            channel_breakdown: settings.boolean("CONNECT_CHANNEL_BREAKDOWN", true)?,
+            intraday: settings.boolean("CONNECT_INTRADAY", true)?,
+            service_level_thresholds,
+            time_zone,
+            agent_detail: settings.boolean("CONNECT_AGENT_DETAIL", false)?,
+            agent_detail_calls_per_cycle: settings.integer(
+                "CONNECT_AGENT_DETAIL_CALLS_PER_CYCLE",
+                10,
+                1..=1000,
+            )? as u32,
+            metrics_rate: settings.integer("CONNECT_METRICS_RATE", 5, 1..=1000)? as f64,
+            metrics_burst: settings.integer("CONNECT_METRICS_BURST", 8, 1..=1000)? as u32,
+            other_rate: settings.integer("CONNECT_OTHER_RATE", 2, 1..=1000)? as f64,
+            other_burst: settings.integer("CONNECT_OTHER_BURST", 2, 1..=1000)? as u32,
+            timeout: Duration::from_secs(settings.integer(
+                "CONNECT_TIMEOUT_SECONDS",
+                45,
+                1..=900,
+            )?),
+        }))
+    }
+}
+
 /// A Kinesis stream, named either way the API accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamRef {
@@ -257,11 +375,10 @@ impl StreamRef {
 }
 
 /// Everything the poller needs, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PollerConfig {
     pub symbee: Option<SymbeeConfig>,
-    /// Amazon Connect instance id; the Connect source lands in a later change.
-    pub connect_instance_id: Option<String>,
+    pub connect: Option<ConnectConfig>,
     pub table: String,
     pub stream: StreamRef,
     pub poll_interval: Duration,
@@ -275,15 +392,8 @@ pub struct PollerConfig {
 impl FromSettings for PollerConfig {
     fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
         let symbee = SymbeeConfig::from_settings(settings)?;
-        let connect_instance_id = settings.optional("CONNECT_INSTANCE_ID");
-        if let Some(id) = &connect_instance_id {
-            // Fail loudly rather than run half the configured sources.
-            return Err(ConfigError::new(
-                "CONNECT_INSTANCE_ID",
-                format!("is set ({id}) but this build has no Amazon Connect source yet"),
-            ));
-        }
-        if symbee.is_none() {
+        let connect = ConnectConfig::from_settings(settings)?;
+        if symbee.is_none() && connect.is_none() {
             return Err(ConfigError::new(
                 "SYMBEE_COMPANY_CODE",
                 "no source is enabled: set SYMBEE_COMPANY_CODE (Symbee) or CONNECT_INSTANCE_ID (Amazon Connect)",
@@ -299,7 +409,7 @@ impl FromSettings for PollerConfig {
         let write_timeout_ms = settings.integer("WRITE_TIMEOUT_MS", 5_000, 100..=60_000)?;
         Ok(Self {
             symbee,
-            connect_instance_id,
+            connect,
             table,
             stream,
             poll_interval: Duration::from_secs(poll_interval),
@@ -348,6 +458,46 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_secs(10));
         assert_eq!(config.history_retention_hours, 24);
         assert_eq!(config.stream, StreamRef::Name("queue-stats".into()));
+    }
+
+    #[test]
+    fn connect_alone_is_a_source_and_an_arn_gives_its_instance_id() {
+        let config = config(&[
+            (
+                "CONNECT_INSTANCE_ID",
+                "arn:aws:connect:us-east-1:123456789012:instance/abcd-1234",
+            ),
+            ("SNAPSHOT_TABLE", "t"),
+            ("SNAPSHOT_STREAM", "s"),
+            ("CONNECT_TIME_ZONE", "America/New_York"),
+            ("CONNECT_SERVICE_LEVEL_THRESHOLDS", "15,600"),
+        ])
+        .unwrap();
+        let connect = config.connect.unwrap();
+        assert_eq!(connect.instance_id, "abcd-1234");
+        assert_eq!(connect.service_level_thresholds, vec![15, 600]);
+        assert_eq!(connect.time_zone, chrono_tz::America::New_York);
+        assert!(config.symbee.is_none());
+    }
+
+    #[test]
+    fn connect_settings_are_validated() {
+        for (name, value) in [
+            ("CONNECT_INSTANCE_ID", "not an id!"),
+            ("CONNECT_TIME_ZONE", "Mars/Olympus"),
+            ("CONNECT_SERVICE_LEVEL_THRESHOLDS", "17"),
+            ("CONNECT_CHANNEL_BREAKDOWN", "maybe"),
+            ("CONNECT_METRICS_RATE", "0"),
+        ] {
+            let mut pairs = vec![
+                ("CONNECT_INSTANCE_ID", "abcd"),
+                ("SNAPSHOT_TABLE", "t"),
+                ("SNAPSHOT_STREAM", "s"),
+            ];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+            assert_eq!(config(&pairs).unwrap_err().name, name, "{value}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 pub mod contact_flow;
 pub mod handlers;
+pub mod limiter;
 pub mod model;
 pub mod poller;
 pub mod secrets;

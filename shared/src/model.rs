@@ -148,6 +148,27 @@ pub struct Intraday {
     pub avg_queue_answer_time: Option<f64>,
 }
 
+/// Slots of one channel across a queue's agents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotCounts {
+    pub active: u64,
+    pub available: u64,
+    pub max: u64,
+}
+
+/// Agent-level detail (Connect GetCurrentUserData), refreshed in rotation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentDetail {
+    /// Agents by their current status name (Available, Break, Lunch...).
+    pub by_state: BTreeMap<String, u64>,
+    /// Slots by channel (VOICE, CHAT, TASK...).
+    pub slots_by_channel: BTreeMap<String, SlotCounts>,
+    #[serde(with = "rfc3339")]
+    pub as_of: DateTime<Utc>,
+}
+
 /// One queue as one source saw it at one poll.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -171,6 +192,8 @@ pub struct QueueStats {
     pub channels: Option<BTreeMap<String, Counters>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intraday: Option<Intraday>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<AgentDetail>,
     /// True when the figures are carried over from an earlier poll because
     /// the source failed this time.
     #[serde(default)]
@@ -203,6 +226,7 @@ impl QueueStats {
             slots_available: None,
             channels: None,
             intraday: None,
+            agents: None,
             stale: false,
             as_of: None,
         }

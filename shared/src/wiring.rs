@@ -12,6 +12,7 @@ use crate::poller::{Pacing, Poller};
 use crate::secrets::{CachedSecret, SecretsManagerSource};
 use crate::sink::kinesis::KinesisSink;
 use crate::source::QueueSource;
+use crate::source::connect::ConnectSource;
 use crate::source::symbee::SymbeeSource;
 use crate::store::SnapshotReader;
 use crate::store::dynamodb::DynamoSnapshotStore;
@@ -36,12 +37,17 @@ pub fn build_poller(config: &PollerConfig, sdk: &SdkConfig) -> Result<Poller, Wi
         let key = CachedSecret::new(Arc::new(secrets), &symbee.api_key_secret_id, API_KEY_TTL);
         // A rotation costs up to two requests and a secret fetch.
         source_timeout = source_timeout.max(symbee.timeout * 2 + Duration::from_secs(1));
-        let drop_amazon = config.connect_instance_id.is_some();
+        let drop_amazon = config.connect.is_some();
         sources.push(Arc::new(SymbeeSource::new(
             symbee.clone(),
             Arc::new(key),
             drop_amazon,
         )?));
+    }
+    if let Some(connect) = &config.connect {
+        source_timeout = source_timeout.max(connect.timeout);
+        let client = aws_sdk_connect::Client::from_conf(ConnectSource::client_config(sdk));
+        sources.push(Arc::new(ConnectSource::new(client, connect.clone())));
     }
     let store = Arc::new(DynamoSnapshotStore::new(
         aws_sdk_dynamodb::Client::new(sdk),

@@ -47,13 +47,12 @@ async fn given_a_scheduled_event_then_cycles_run_every_interval_until_the_deadli
         .await
         .unwrap();
 
-    // THEN a cycle started only while it could finish: the budget is
-    // 2 x 200 ms + 1 s for the source, 500 ms for writes, 100 ms margin,
-    // so cycles start at 0 s and 1 s and not at 2 s.
-    assert_eq!(summary.cycles, 2);
-    assert_eq!(summary.cycles_with_writes, 2);
-    assert_eq!(summary.records_sent, 10);
-    assert_eq!(harness.records().await.len(), 10);
+    // THEN cycles ran every second while one could still finish: at 0, 1,
+    // 2 and (unless the machine is very slow) 3 s, never past the deadline.
+    assert!((3..=4).contains(&summary.cycles), "{summary:?}");
+    assert_eq!(summary.cycles_with_writes, summary.cycles);
+    assert_eq!(summary.records_sent, 5 * summary.cycles);
+    assert_eq!(harness.records().await.len(), 5 * summary.cycles);
 }
 
 #[tokio::test]

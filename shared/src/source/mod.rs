@@ -5,6 +5,7 @@
 //! and surfaces only as [`SourceError`], whose code lands in the snapshot's
 //! per-source status.
 
+pub mod connect;
 pub mod symbee;
 
 use async_trait::async_trait;

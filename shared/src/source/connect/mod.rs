@@ -1,0 +1,628 @@
+//! Amazon Connect's realtime APIs as a [`QueueSource`].
+//!
+//! Each cycle: queue discovery (ListQueues, only every discovery interval),
+//! current metrics (GetCurrentMetricData, 100 queues a call, grouped by
+//! queue, plus the VOICE/CHAT/TASK breakdown), today's figures
+//! (GetMetricData, at most every 5 minutes) and, when enabled, agent detail
+//! (GetCurrentUserData, a few queues a cycle in rotation). Connect throttles
+//! per account and Region, so every request, retries included, takes a
+//! token from a client-side [`RateLimiter`] first, and the SDK's own
+//! retries are off so none slips past it.
+
+pub mod mapping;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_connect::Client;
+use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_connect::types::{
+    Channel, Comparison, CurrentMetric, CurrentMetricName, Filters, Grouping, HistoricalMetric,
+    HistoricalMetricName, QueueType, Statistic, Threshold, Unit, UserDataFilters,
+};
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::config::ConnectConfig;
+use crate::limiter::RateLimiter;
+use crate::model::{
+    AgentDetail, DeliveryProvider, Intraday, OpenClosedState, QueueStats, SlotCounts, SourceName,
+    TaskType,
+};
+use crate::source::{QueueSource, SourceError};
+use crate::store::layout::queue_key;
+use mapping::{CHANNELS, CURRENT_METRICS, CurrentFigures};
+
+/// GetCurrentMetricData and GetMetricData take at most 100 queues.
+pub const MAX_QUEUES_PER_CALL: usize = 100;
+/// GetMetricData's granularity: refreshing more often returns the same numbers.
+const INTRADAY_REFRESH: Duration = Duration::from_secs(300);
+
+/// A queue found by discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectQueue {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+}
+
+/// Requests made, by operation (retries included), for logs and tests.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    pub list_queues: AtomicU64,
+    pub current_metrics: AtomicU64,
+    pub metric_data: AtomicU64,
+    pub user_data: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    queues: Vec<ConnectQueue>,
+    discovered_at: Option<Instant>,
+    intraday: HashMap<String, Intraday>,
+    intraday_at: Option<(Instant, DateTime<Utc>)>,
+    agents: HashMap<String, AgentDetail>,
+    agent_cursor: usize,
+}
+
+pub struct ConnectSource {
+    client: Client,
+    config: ConnectConfig,
+    metrics_limiter: RateLimiter,
+    other_limiter: RateLimiter,
+    backoff: Backoff,
+    state: Mutex<State>,
+    calls: Arc<CallCounts>,
+}
+
+/// Why one request failed, before it becomes a [`SourceError`].
+enum Failure {
+    Retryable(SourceError),
+    Final(SourceError),
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    err: SdkError<E, aws_sdk_connect::config::http::HttpResponse>,
+    timeout: Duration,
+) -> Failure {
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = err.code().unwrap_or("").to_owned();
+    let message = err.message().unwrap_or("").to_owned();
+    match &err {
+        SdkError::TimeoutError(_) => Failure::Retryable(SourceError::Timeout {
+            timeout_ms: timeout.as_millis() as u64,
+        }),
+        SdkError::DispatchFailure(_) => {
+            Failure::Retryable(SourceError::Transport(crate::aws::describe_sdk_error(&err)))
+        }
+        SdkError::ResponseError(_) => Failure::Final(SourceError::MalformedResponse(
+            crate::aws::describe_sdk_error(&err),
+        )),
+        _ if status == 429
+            || matches!(
+                code.as_str(),
+                "ThrottlingException" | "TooManyRequestsException" | "LimitExceededException"
+            ) =>
+        {
+            Failure::Retryable(SourceError::Throttled { status: 429 })
+        }
+        _ if status >= 500 || code == "InternalServiceException" => {
+            Failure::Retryable(SourceError::UpstreamStatus {
+                status,
+                detail: format!("{code}: {message}"),
+            })
+        }
+        _ => Failure::Final(SourceError::UpstreamStatus {
+            status,
+            detail: format!("{code}: {message}"),
+        }),
+    }
+}
+
+impl ConnectSource {
+    /// `client` should have the SDK's retries disabled ([`Self::client_config`]):
+    /// ours go through the limiter.
+    pub fn new(client: Client, config: ConnectConfig) -> Self {
+        Self {
+            client,
+            metrics_limiter: RateLimiter::new(config.metrics_rate, config.metrics_burst),
+            other_limiter: RateLimiter::new(config.other_rate, config.other_burst),
+            backoff: Backoff {
+                max_attempts: 6,
+                base: Duration::from_millis(200),
+                cap: Duration::from_secs(3),
+            },
+            config,
+            state: Mutex::new(State::default()),
+            calls: Arc::new(CallCounts::default()),
+        }
+    }
+
+    /// The Connect client configuration: shared settings, no SDK retries,
+    /// bounded attempts.
+    pub fn client_config(sdk: &aws_config::SdkConfig) -> aws_sdk_connect::Config {
+        aws_sdk_connect::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .build()
+    }
+
+    pub fn calls(&self) -> Arc<CallCounts> {
+        self.calls.clone()
+    }
+
+    /// One request with pacing and retries: a token before every attempt,
+    /// jittered backoff after a throttle, a 5xx or a timeout, and nothing
+    /// past `deadline`.
+    async fn call<T, E, F, Fut>(
+        &self,
+        limiter: &RateLimiter,
+        counter: &AtomicU64,
+        deadline: Instant,
+        send: F,
+    ) -> Result<T, SourceError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, aws_sdk_connect::config::http::HttpResponse>>>,
+    {
+        let mut attempt = 0;
+        loop {
+            limiter.acquire().await;
+            counter.fetch_add(1, Ordering::Relaxed);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = match tokio::time::timeout(remaining, send()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(SourceError::Timeout {
+                        timeout_ms: self.config.timeout.as_millis() as u64,
+                    });
+                }
+            };
+            let failure = match result {
+                Ok(output) => return Ok(output),
+                Err(err) => classify(err, self.config.timeout),
+            };
+            let error = match failure {
+                Failure::Final(error) => return Err(error),
+                Failure::Retryable(error) => error,
+            };
+            if matches!(error, SourceError::Throttled { .. }) {
+                self.calls.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            attempt += 1;
+            if !self.backoff.pause(attempt, deadline).await {
+                return Err(error);
+            }
+        }
+    }
+
+    /// Every STANDARD queue (narrowed by `CONNECT_QUEUE_IDS`), every page.
+    async fn discover(&self, deadline: Instant) -> Result<Vec<ConnectQueue>, SourceError> {
+        let mut queues = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let token = next_token.clone();
+            let page = self
+                .call(
+                    &self.other_limiter,
+                    &self.calls.list_queues,
+                    deadline,
+                    || {
+                        self.client
+                            .list_queues()
+                            .instance_id(&self.config.instance_id)
+                            .queue_types(QueueType::Standard)
+                            .max_results(1000)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                )
+                .await?;
+            for summary in page.queue_summary_list() {
+                if let (Some(id), Some(arn)) = (summary.id(), summary.arn()) {
+                    queues.push(ConnectQueue {
+                        id: id.to_owned(),
+                        arn: arn.to_owned(),
+                        name: summary.name().unwrap_or(id).to_owned(),
+                    });
+                }
+            }
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                break;
+            }
+        }
+        if !self.config.queue_ids.is_empty() {
+            let wanted: Vec<&str> = self.config.queue_ids.iter().map(|q| queue_key(q)).collect();
+            queues.retain(|q| wanted.contains(&q.id.as_str()));
+        }
+        Ok(queues)
+    }
+
+    /// The queue list, from the last discovery unless it is due again. A
+    /// failed refresh keeps the previous list (logged); with none, it fails.
+    async fn queues(&self, deadline: Instant) -> Result<Vec<ConnectQueue>, SourceError> {
+        let due = {
+            let state = self.state.lock().await;
+            state
+                .discovered_at
+                .is_none_or(|at| at.elapsed() >= self.config.discovery_interval)
+        };
+        if due {
+            match self.discover(deadline).await {
+                Ok(queues) => {
+                    let mut state = self.state.lock().await;
+                    state.queues = queues;
+                    state.discovered_at = Some(Instant::now());
+                }
+                Err(error) => {
+                    let state = self.state.lock().await;
+                    if state.discovered_at.is_none() {
+                        return Err(error);
+                    }
+                    tracing::warn!(code = error.code(), error = %error, "queue discovery failed; keeping the previous list");
+                }
+            }
+        }
+        Ok(self.state.lock().await.queues.clone())
+    }
+
+    /// GetCurrentMetricData for one batch, every page.
+    async fn current_metrics(
+        &self,
+        ids: &[String],
+        by_channel: bool,
+        deadline: Instant,
+    ) -> Result<Vec<(String, Option<String>, CurrentFigures)>, SourceError> {
+        let metrics: Vec<CurrentMetric> = CURRENT_METRICS
+            .iter()
+            .map(|(name, unit)| {
+                CurrentMetric::builder()
+                    .name(CurrentMetricName::from(*name))
+                    .unit(Unit::from(*unit))
+                    .build()
+            })
+            .collect();
+        let mut filters = Filters::builder().set_queues(Some(ids.to_vec()));
+        let mut groupings = vec![Grouping::Queue];
+        if by_channel {
+            filters =
+                filters.set_channels(Some(CHANNELS.iter().map(|c| Channel::from(*c)).collect()));
+            groupings.push(Grouping::Channel);
+        }
+        let filters = filters.build();
+        let mut rows = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let token = next_token.clone();
+            let page = self
+                .call(
+                    &self.metrics_limiter,
+                    &self.calls.current_metrics,
+                    deadline,
+                    || {
+                        self.client
+                            .get_current_metric_data()
+                            .instance_id(&self.config.instance_id)
+                            .filters(filters.clone())
+                            .set_groupings(Some(groupings.clone()))
+                            .set_current_metrics(Some(metrics.clone()))
+                            .max_results(100)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                )
+                .await?;
+            rows.extend(
+                page.metric_results()
+                    .iter()
+                    .filter_map(|r| mapping::current_row(r, true)),
+            );
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// GetMetricData for one batch over today so far, every page.
+    async fn intraday_batch(
+        &self,
+        ids: &[String],
+        window: (DateTime<Utc>, DateTime<Utc>),
+        deadline: Instant,
+    ) -> Result<Vec<(String, Intraday)>, SourceError> {
+        let metric = |name: &str, statistic: Statistic, unit: Unit| {
+            HistoricalMetric::builder()
+                .name(HistoricalMetricName::from(name))
+                .statistic(statistic)
+                .unit(unit)
+        };
+        let mut metrics = vec![
+            metric("CONTACTS_HANDLED", Statistic::Sum, Unit::Count).build(),
+            metric("CONTACTS_ABANDONED", Statistic::Sum, Unit::Count).build(),
+            metric("HANDLE_TIME", Statistic::Avg, Unit::Seconds).build(),
+            metric("QUEUE_ANSWER_TIME", Statistic::Avg, Unit::Seconds).build(),
+        ];
+        for threshold in &self.config.service_level_thresholds {
+            metrics.push(
+                metric("SERVICE_LEVEL", Statistic::Avg, Unit::Percent)
+                    .threshold(
+                        Threshold::builder()
+                            .comparison(Comparison::Lt)
+                            .threshold_value(f64::from(*threshold))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        let filters = Filters::builder().set_queues(Some(ids.to_vec())).build();
+        let start = aws_smithy_types::DateTime::from_secs(window.0.timestamp());
+        let end = aws_smithy_types::DateTime::from_secs(window.1.timestamp());
+        let mut rows = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let token = next_token.clone();
+            let page = self
+                .call(
+                    &self.metrics_limiter,
+                    &self.calls.metric_data,
+                    deadline,
+                    || {
+                        self.client
+                            .get_metric_data()
+                            .instance_id(&self.config.instance_id)
+                            .start_time(start)
+                            .end_time(end)
+                            .filters(filters.clone())
+                            .groupings(Grouping::Queue)
+                            .set_historical_metrics(Some(metrics.clone()))
+                            .max_results(100)
+                            .set_next_token(token.clone())
+                            .send()
+                    },
+                )
+                .await?;
+            rows.extend(mapping::intraday_rows(page.metric_results(), window.0));
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// Refreshes today's figures when 5 minutes have passed or the day
+    /// turned. A failure keeps the last figures: they are labelled with
+    /// their own `since`, and current metrics matter more.
+    async fn refresh_intraday(&self, batches: &[Vec<String>], deadline: Instant) {
+        if !self.config.intraday {
+            return;
+        }
+        let now = Utc::now();
+        let Some(window) = mapping::intraday_window(now, &self.config.time_zone) else {
+            return;
+        };
+        let due = {
+            let state = self.state.lock().await;
+            state
+                .intraday_at
+                .is_none_or(|(at, since)| at.elapsed() >= INTRADAY_REFRESH || since != window.0)
+        };
+        if !due {
+            return;
+        }
+        let results = join_all(
+            batches
+                .iter()
+                .map(|ids| self.intraday_batch(ids, window, deadline)),
+        )
+        .await;
+        let mut state = self.state.lock().await;
+        let mut fresh = HashMap::new();
+        for result in results {
+            match result {
+                Ok(rows) => fresh.extend(rows),
+                Err(error) => {
+                    tracing::warn!(code = error.code(), error = %error, "intraday figures not refreshed");
+                    return;
+                }
+            }
+        }
+        state.intraday = fresh;
+        state.intraday_at = Some((Instant::now(), window.0));
+    }
+
+    /// GetCurrentUserData for a few queues per cycle, in rotation.
+    async fn refresh_agent_detail(&self, queues: &[ConnectQueue], deadline: Instant) {
+        if !self.config.agent_detail || queues.is_empty() {
+            return;
+        }
+        let (start, count) = {
+            let state = self.state.lock().await;
+            let count = (self.config.agent_detail_calls_per_cycle as usize).min(queues.len());
+            (state.agent_cursor % queues.len(), count)
+        };
+        for offset in 0..count {
+            let queue = &queues[(start + offset) % queues.len()];
+            match self.agent_detail(&queue.id, deadline).await {
+                Ok(detail) => {
+                    self.state
+                        .lock()
+                        .await
+                        .agents
+                        .insert(queue.id.clone(), detail);
+                }
+                Err(error) => {
+                    tracing::warn!(queue = %queue.id, code = error.code(), "agent detail not refreshed");
+                    break;
+                }
+            }
+        }
+        self.state.lock().await.agent_cursor = (start + count) % queues.len();
+    }
+
+    async fn agent_detail(
+        &self,
+        queue_id: &str,
+        deadline: Instant,
+    ) -> Result<AgentDetail, SourceError> {
+        let filters = UserDataFilters::builder().queues(queue_id).build();
+        let mut detail = AgentDetail {
+            as_of: Utc::now(),
+            ..AgentDetail::default()
+        };
+        let mut next_token: Option<String> = None;
+        loop {
+            let token = next_token.clone();
+            let page = self
+                .call(&self.other_limiter, &self.calls.user_data, deadline, || {
+                    self.client
+                        .get_current_user_data()
+                        .instance_id(&self.config.instance_id)
+                        .filters(filters.clone())
+                        .max_results(100)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await?;
+            for user in page.user_data_list() {
+                let state = user
+                    .status()
+                    .and_then(|s| s.status_name())
+                    .unwrap_or("Unknown");
+                *detail.by_state.entry(state.to_owned()).or_default() += 1;
+                let mut add =
+                    |slots: Option<&HashMap<Channel, i32>>,
+                     pick: fn(&mut SlotCounts) -> &mut u64| {
+                        for (channel, n) in slots.into_iter().flatten() {
+                            let entry = detail
+                                .slots_by_channel
+                                .entry(channel.as_str().to_owned())
+                                .or_default();
+                            *pick(entry) += u64::try_from(*n).unwrap_or(0);
+                        }
+                    };
+                add(user.active_slots_by_channel(), |s| &mut s.active);
+                add(user.available_slots_by_channel(), |s| &mut s.available);
+                add(user.max_slots_by_channel(), |s| &mut s.max);
+            }
+            next_token = page.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(detail);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl QueueSource for ConnectSource {
+    fn name(&self) -> SourceName {
+        SourceName::Connect
+    }
+
+    async fn fetch_queues(&self) -> Result<Vec<QueueStats>, SourceError> {
+        let deadline = Instant::now() + self.config.timeout;
+        let queues = self.queues(deadline).await?;
+        let ids: Vec<String> = queues.iter().map(|q| q.id.clone()).collect();
+        let batches: Vec<Vec<String>> = ids
+            .chunks(MAX_QUEUES_PER_CALL)
+            .map(<[String]>::to_vec)
+            .collect();
+
+        // Totals and the channel breakdown for every batch at once; the
+        // limiter, not the task count, sets the pace.
+        let totals = join_all(
+            batches
+                .iter()
+                .map(|b| self.current_metrics(b, false, deadline)),
+        );
+        let breakdown = async {
+            if self.config.channel_breakdown {
+                Some(
+                    join_all(
+                        batches
+                            .iter()
+                            .map(|b| self.current_metrics(b, true, deadline)),
+                    )
+                    .await,
+                )
+            } else {
+                None
+            }
+        };
+        let (totals, breakdown, (), ()) = tokio::join!(
+            totals,
+            breakdown,
+            self.refresh_intraday(&batches, deadline),
+            self.refresh_agent_detail(&queues, deadline)
+        );
+
+        let mut figures: HashMap<String, CurrentFigures> = HashMap::with_capacity(queues.len());
+        for batch in totals {
+            for (id, _, row) in batch? {
+                figures.insert(id, row);
+            }
+        }
+        let mut channels: HashMap<String, BTreeMap<String, crate::model::Counters>> =
+            HashMap::new();
+        for batch in breakdown.into_iter().flatten() {
+            for (id, channel, row) in batch? {
+                if let Some(channel) = channel {
+                    channels
+                        .entry(id)
+                        .or_default()
+                        .insert(channel, row.counters);
+                }
+            }
+        }
+
+        let state = self.state.lock().await;
+        Ok(queues
+            .iter()
+            .map(|queue| {
+                let current = figures
+                    .remove(&queue.id)
+                    .unwrap_or_else(CurrentFigures::idle);
+                let mut stats = QueueStats::new(
+                    SourceName::Connect,
+                    queue.arn.clone(),
+                    queue.name.clone(),
+                    DeliveryProvider::Amazon,
+                    TaskType::AmazonAny,
+                    OpenClosedState::OperatingHoursUnknown,
+                );
+                stats.counters = current.counters;
+                stats.agents_online = current.agents_online;
+                stats.slots_active = current.slots_active;
+                stats.slots_available = current.slots_available;
+                if self.config.channel_breakdown {
+                    // A channel with no row is idle on that queue.
+                    let mut by_channel = channels.remove(&queue.id).unwrap_or_default();
+                    for channel in CHANNELS {
+                        by_channel
+                            .entry(channel.to_owned())
+                            .or_insert_with(|| CurrentFigures::idle().counters);
+                    }
+                    stats.channels = Some(by_channel);
+                }
+                stats.intraday = state.intraday.get(&queue.id).cloned();
+                stats.agents = state.agents.get(&queue.id).cloned();
+                stats
+            })
+            .collect())
+    }
+}
