@@ -95,6 +95,28 @@ impl<'a> Settings<'a> {
         Ok(value)
     }
 
+    pub fn decimal(
+        &self,
+        name: &'static str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<f64, ConfigError> {
+        let Some(text) = self.optional(name) else {
+            return Ok(default);
+        };
+        let value: f64 = text
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("must be a number, not {text:?}")))?;
+        if !(min..=max).contains(&value) {
+            return Err(ConfigError::new(
+                name,
+                format!("must be from {min} to {max}, not {value}"),
+            ));
+        }
+        Ok(value)
+    }
+
     /// A comma-separated list; blanks between commas are dropped.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.optional(name)
@@ -325,9 +347,11 @@ impl ConnectConfig {
                 10,
                 1..=1000,
             )? as u32,
-            metrics_rate: settings.integer("CONNECT_METRICS_RATE", 5, 1..=1000)? as f64,
-            metrics_burst: settings.integer("CONNECT_METRICS_BURST", 8, 1..=1000)? as u32,
-            other_rate: settings.integer("CONNECT_OTHER_RATE", 2, 1..=1000)? as f64,
+            // A little under Connect's limits (5/s burst 8; 2/s): requests
+            // reach Connect with jitter, and other tools share the budget.
+            metrics_rate: settings.decimal("CONNECT_METRICS_RATE", 4.5, 0.1, 1000.0)?,
+            metrics_burst: settings.integer("CONNECT_METRICS_BURST", 6, 1..=1000)? as u32,
+            other_rate: settings.decimal("CONNECT_OTHER_RATE", 1.8, 0.1, 1000.0)?,
             other_burst: settings.integer("CONNECT_OTHER_BURST", 2, 1..=1000)? as u32,
             timeout: Duration::from_secs(settings.integer(
                 "CONNECT_TIMEOUT_SECONDS",

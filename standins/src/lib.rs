@@ -6,4 +6,5 @@
 //! passes proves our client agrees with the documented wire format, not
 //! with itself.
 
+pub mod connect;
 pub mod symbee;

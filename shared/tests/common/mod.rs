@@ -404,3 +404,119 @@ pub async fn black_hole_sdk() -> SdkConfig {
         .load()
         .await
 }
+
+pub const CONNECT_INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
+pub const CONNECT_INSTANCE_ARN: &str =
+    "arn:aws:connect:us-east-1:123456789012:instance/11111111-2222-3333-4444-555555555555";
+
+/// An IANA zone whose local time is well inside its day right now, so
+/// "today so far" has whole 5-minute intervals whenever the tests run.
+pub fn zone_in_daytime() -> &'static str {
+    use chrono::Timelike;
+    ["UTC", "Etc/GMT-6", "Etc/GMT+6"]
+        .into_iter()
+        .find(|zone| {
+            let tz: chrono_tz::Tz = zone.parse().unwrap();
+            (1..=22).contains(&chrono::Utc::now().with_timezone(&tz).hour())
+        })
+        .unwrap()
+}
+
+/// A Connect stand-in with `n` queues and an SDK configuration whose
+/// Connect endpoint is the stand-in (as `AWS_ENDPOINT_URL_CONNECT` does).
+pub async fn connect_standin(
+    n: usize,
+    limits: standins::connect::ServiceLimits,
+) -> (standins::connect::ConnectStandin, SdkConfig) {
+    let standin = standins::connect::ConnectStandin::start(
+        "127.0.0.1:0".parse().unwrap(),
+        CONNECT_INSTANCE,
+        limits,
+    )
+    .await
+    .unwrap();
+    standin
+        .set_queues(standins::connect::synthetic_queues(CONNECT_INSTANCE_ARN, n))
+        .await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(standin.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    (standin, sdk)
+}
+
+/// The Connect source as configured by `extra` settings.
+pub fn connect_source(
+    sdk: &SdkConfig,
+    extra: &[(&str, &str)],
+) -> queue_stats::source::connect::ConnectSource {
+    let mut env: HashMap<String, String> = HashMap::from([
+        (
+            "CONNECT_INSTANCE_ID".to_owned(),
+            CONNECT_INSTANCE_ARN.to_owned(),
+        ),
+        ("CONNECT_TIME_ZONE".to_owned(), zone_in_daytime().to_owned()),
+        ("CONNECT_TIMEOUT_SECONDS".to_owned(), "30".to_owned()),
+        ("SNAPSHOT_TABLE".to_owned(), "t".to_owned()),
+        ("SNAPSHOT_STREAM".to_owned(), "s".to_owned()),
+    ]);
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config =
+        PollerConfig::from_lookup(|k| env.get(k).cloned()).expect("valid Connect settings");
+    let client = aws_sdk_connect::Client::from_conf(
+        queue_stats::source::connect::ConnectSource::client_config(sdk),
+    );
+    queue_stats::source::connect::ConnectSource::new(client, config.connect.unwrap())
+}
+
+impl Harness {
+    /// The real poller with the given sources, writing to this world.
+    pub fn poller_with(
+        &self,
+        sources: Vec<Arc<dyn queue_stats::source::QueueSource>>,
+        write_timeout: Duration,
+    ) -> Poller {
+        let store = Arc::new(self.store());
+        Poller::new(
+            sources,
+            store.clone(),
+            store,
+            Arc::new(KinesisSink::new(
+                aws_sdk_kinesis::Client::new(&self.sdk),
+                StreamRef::Name(self.stream.clone()),
+                write_timeout,
+            )),
+            Some(queue_stats::config::Tenant {
+                company_code: COMPANY.into(),
+                environment: ENVIRONMENT.into(),
+            }),
+            Pacing {
+                poll_interval: Duration::from_secs(10),
+                source_timeout: Duration::from_secs(60),
+                write_timeout,
+                safety_margin: Duration::from_millis(100),
+            },
+        )
+    }
+
+    /// The Symbee source of this world, dropping Amazon queues when
+    /// `connect_on`, as the poller's wiring does.
+    pub fn symbee_source(&self, connect_on: bool) -> SymbeeSource {
+        let symbee = self.config(&[]).symbee.unwrap();
+        let key = Arc::new(CachedSecret::new(
+            Arc::new(SecretsManagerSource::in_region(
+                &self.sdk,
+                &symbee.secrets_region,
+            )),
+            &symbee.api_key_secret_id,
+            Duration::from_secs(900),
+        ));
+        SymbeeSource::new(symbee, key, connect_on).unwrap()
+    }
+}

@@ -1,0 +1,547 @@
+//! A stand-in for the Amazon Connect APIs the poller calls, in Connect's
+//! restJson1 wire format, so the real `aws-sdk-connect` client talks to it
+//! through `AWS_ENDPOINT_URL_CONNECT`.
+//!
+//! It serves ListQueues, GetCurrentMetricData, GetMetricData and
+//! GetCurrentUserData the way Connect does: at most 100 queues per filter
+//! (Connect's error otherwise), pages with NextToken, OLDEST_CONTACT_AGE in
+//! seconds when grouped and milliseconds when not, no row for an idle
+//! queue, its own throttling at Connect's documented rates, and injected
+//! faults (429 throttling, 5xx, delays). Every request is logged for tests.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+/// One queue as the stand-in knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StandinQueue {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    /// No current-metrics rows at all: Connect omits idle queues.
+    pub idle: bool,
+    /// Current metric name → value, queue totals.
+    pub totals: BTreeMap<String, f64>,
+    /// Channel → current metric name → value.
+    pub channels: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Historical metric key (`CONTACTS_HANDLED`, `SERVICE_LEVEL_20`...) → value.
+    pub intraday: BTreeMap<String, f64>,
+    /// (status name, active, available, max slots on VOICE) per agent.
+    pub agents: Vec<(String, u32, u32, u32)>,
+}
+
+/// `n` queues with distinct figures; every tenth is idle.
+pub fn synthetic_queues(instance_arn: &str, n: usize) -> Vec<StandinQueue> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i);
+            let f = |m: usize| (i % m) as f64;
+            let totals: BTreeMap<String, f64> = [
+                ("AGENTS_ONLINE", f(30) + 5.0),
+                ("AGENTS_AVAILABLE", f(5)),
+                ("AGENTS_ON_CONTACT", f(11)),
+                ("AGENTS_STAFFED", f(30) + 3.0),
+                ("AGENTS_AFTER_CONTACT_WORK", f(3)),
+                ("AGENTS_NON_PRODUCTIVE", f(4)),
+                ("AGENTS_ERROR", f(2)),
+                ("CONTACTS_IN_QUEUE", f(40)),
+                ("OLDEST_CONTACT_AGE", f(900)),
+                ("CONTACTS_SCHEDULED", f(3)),
+                ("SLOTS_ACTIVE", f(12)),
+                ("SLOTS_AVAILABLE", f(7)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let channels = [("VOICE", 1.0), ("CHAT", 2.0)]
+                .into_iter()
+                .map(|(channel, k)| {
+                    let figures = totals
+                        .iter()
+                        .map(|(name, v)| (name.clone(), (v / k).floor()))
+                        .collect();
+                    (channel.to_owned(), figures)
+                })
+                .collect();
+            let intraday = [
+                ("CONTACTS_HANDLED", f(500) + 10.0),
+                ("CONTACTS_ABANDONED", f(20)),
+                ("HANDLE_TIME", 180.5 + f(60)),
+                ("QUEUE_ANSWER_TIME", 12.25 + f(30)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let agents = (0..(i % 4))
+                .map(|a| {
+                    let state = ["Available", "Break", "Available", "Lunch"][a % 4].to_owned();
+                    (state, (a % 2) as u32, 1 - (a % 2) as u32, 1)
+                })
+                .collect();
+            StandinQueue {
+                arn: format!("{instance_arn}/queue/{id}"),
+                name: format!("Connect Queue {i}"),
+                id,
+                idle: i % 10 == 9,
+                totals,
+                channels,
+                intraday,
+                agents,
+            }
+        })
+        .collect()
+}
+
+/// A fault applied to the next request (any operation).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectFault {
+    /// 429 ThrottlingException.
+    Throttle,
+    /// 500 InternalServiceException.
+    InternalError,
+    /// Wait before answering normally.
+    Delay { millis: u64 },
+}
+
+/// What one request asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedRequest {
+    pub operation: &'static str,
+    pub queues_in_filter: usize,
+    pub groupings: Vec<String>,
+    pub next_token: Option<String>,
+    pub status: u16,
+    pub at: Instant,
+}
+
+/// Connect's documented budget, enforced like the service does.
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Shared {
+    instance_id: String,
+    queues: Mutex<Vec<StandinQueue>>,
+    faults: Mutex<VecDeque<ConnectFault>>,
+    log: Mutex<Vec<LoggedRequest>>,
+    metrics_bucket: Mutex<Bucket>,
+    other_bucket: Mutex<Bucket>,
+}
+
+#[derive(Clone)]
+pub struct ConnectStandin {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// Connect's throttling rates, per account and Region.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceLimits {
+    pub metrics_rate: f64,
+    pub metrics_burst: f64,
+    pub other_rate: f64,
+    pub other_burst: f64,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self {
+            metrics_rate: 5.0,
+            metrics_burst: 8.0,
+            other_rate: 2.0,
+            other_burst: 5.0,
+        }
+    }
+}
+
+impl ConnectStandin {
+    pub async fn start(
+        bind: SocketAddr,
+        instance_id: &str,
+        limits: ServiceLimits,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            instance_id: instance_id.to_owned(),
+            queues: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+            log: Mutex::new(Vec::new()),
+            metrics_bucket: Mutex::new(Bucket::new(limits.metrics_rate, limits.metrics_burst)),
+            other_bucket: Mutex::new(Bucket::new(limits.other_rate, limits.other_burst)),
+        });
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/queues-summary/{instance}", get(list_queues))
+            .route("/metrics/current/{instance}", post(current_metric_data))
+            .route("/metrics/historical/{instance}", post(metric_data))
+            .route("/metrics/userdata/{instance}", post(current_user_data))
+            .route("/_standin/faults", post(post_faults))
+            .with_state(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared })
+    }
+
+    /// The value for `AWS_ENDPOINT_URL_CONNECT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn set_queues(&self, queues: Vec<StandinQueue>) {
+        *self.shared.queues.lock().await = queues;
+    }
+
+    pub async fn queues(&self) -> Vec<StandinQueue> {
+        self.shared.queues.lock().await.clone()
+    }
+
+    pub async fn inject(&self, faults: impl IntoIterator<Item = ConnectFault>) {
+        self.shared.faults.lock().await.extend(faults);
+    }
+
+    pub async fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.log.lock().await.clone()
+    }
+}
+
+async fn post_faults(
+    State(shared): State<Arc<Shared>>,
+    Json(faults): Json<Vec<ConnectFault>>,
+) -> StatusCode {
+    shared.faults.lock().await.extend(faults);
+    StatusCode::NO_CONTENT
+}
+
+fn error(status: u16, kind: &str, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [("x-amzn-ErrorType", kind.to_owned())],
+        Json(json!({ "Message": message })),
+    )
+        .into_response()
+}
+
+/// The checks every operation shares: faults, throttling, the instance.
+async fn admit(
+    shared: &Shared,
+    operation: &'static str,
+    metrics_api: bool,
+    instance: &str,
+    body: &Value,
+) -> Result<(), Response> {
+    let fault = shared.faults.lock().await.pop_front();
+    let log = |status: u16| LoggedRequest {
+        operation,
+        queues_in_filter: body["Filters"]["Queues"].as_array().map_or(0, Vec::len),
+        groupings: body["Groupings"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        next_token: body["NextToken"].as_str().map(str::to_owned),
+        status,
+        at: Instant::now(),
+    };
+    let rejection = match fault {
+        Some(ConnectFault::Throttle) => Some(error(429, "ThrottlingException", "Rate exceeded")),
+        Some(ConnectFault::InternalError) => Some(error(
+            500,
+            "InternalServiceException",
+            "Request processing failed",
+        )),
+        Some(ConnectFault::Delay { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            None
+        }
+        None => None,
+    };
+    let rejection = match rejection {
+        Some(rejection) => Some(rejection),
+        None => {
+            let bucket = if metrics_api {
+                &shared.metrics_bucket
+            } else {
+                &shared.other_bucket
+            };
+            let admitted = bucket.lock().await.take();
+            (!admitted).then(|| error(429, "ThrottlingException", "Rate exceeded"))
+        }
+    };
+    let queues = body["Filters"]["Queues"].as_array().map_or(0, Vec::len);
+    let max = body["MaxResults"].as_u64().unwrap_or(100);
+    let rejection = rejection
+        .or_else(|| {
+            (instance != shared.instance_id)
+                .then(|| error(404, "ResourceNotFoundException", &format!("Instance {instance} not found")))
+        })
+        .or_else(|| {
+            (queues > 100).then(|| {
+                error(
+                    400,
+                    "InvalidParameterException",
+                    "1 validation error detected: Value at 'filters.queues' failed to satisfy constraint: Member must have length less than or equal to 100",
+                )
+            })
+        })
+        .or_else(|| {
+            (metrics_api && (max == 0 || max > 100))
+                .then(|| error(400, "InvalidParameterException", "MaxResults must be between 1 and 100"))
+        });
+    let status = rejection.as_ref().map_or(200, |r| r.status().as_u16());
+    shared.log.lock().await.push(log(status));
+    match rejection {
+        Some(response) => Err(response),
+        None => Ok(()),
+    }
+}
+
+/// A page of `items` from `token` on, with the next token if more remain.
+fn page<T: Clone>(items: &[T], token: Option<&str>, size: usize) -> (Vec<T>, Option<String>) {
+    let start = token
+        .and_then(|t| t.strip_prefix("page-"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0usize);
+    let end = (start + size).min(items.len());
+    let next = (end < items.len()).then(|| format!("page-{end}"));
+    (items.get(start..end).unwrap_or_default().to_vec(), next)
+}
+
+/// The queues a filter names, by id or ARN, in filter order.
+fn filtered<'a>(queues: &'a [StandinQueue], body: &Value) -> Vec<&'a StandinQueue> {
+    let wanted: Vec<&str> = body["Filters"]["Queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    queues
+        .iter()
+        .filter(|q| wanted.iter().any(|w| *w == q.id || *w == q.arn))
+        .collect()
+}
+
+fn queue_ref(queue: &StandinQueue) -> Value {
+    json!({ "Id": queue.id, "Arn": queue.arn })
+}
+
+async fn list_queues(
+    State(shared): State<Arc<Shared>>,
+    Path(instance): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let logged = json!({ "NextToken": query.get("nextToken") });
+    if let Err(response) = admit(&shared, "ListQueues", false, &instance, &logged).await {
+        return response;
+    }
+    let max = query
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(100usize);
+    if max == 0 || max > 1000 {
+        return error(
+            400,
+            "InvalidParameterException",
+            "maxResults must be between 1 and 1000",
+        );
+    }
+    let queues = shared.queues.lock().await;
+    let summaries: Vec<Value> = queues
+        .iter()
+        .map(|q| json!({ "Id": q.id, "Arn": q.arn, "Name": q.name, "QueueType": "STANDARD", "LastModifiedTime": 1.7e9, "LastModifiedRegion": "us-east-1" }))
+        .collect();
+    let (items, next) = page(&summaries, query.get("nextToken").map(String::as_str), max);
+    Json(json!({ "QueueSummaryList": items, "NextToken": next })).into_response()
+}
+
+async fn current_metric_data(
+    State(shared): State<Arc<Shared>>,
+    Path(instance): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(response) = admit(&shared, "GetCurrentMetricData", true, &instance, &body).await {
+        return response;
+    }
+    let groupings: Vec<&str> = body["Groupings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let grouped = !groupings.is_empty();
+    let by_channel = groupings.contains(&"CHANNEL");
+    let metrics: Vec<(String, String)> = body["CurrentMetrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["Name"].as_str().unwrap_or("").to_owned(),
+                m["Unit"].as_str().unwrap_or("COUNT").to_owned(),
+            )
+        })
+        .collect();
+    let queues = shared.queues.lock().await;
+    let collections = |figures: &BTreeMap<String, f64>| -> Vec<Value> {
+        metrics
+            .iter()
+            .filter_map(|(name, unit)| {
+                let mut value = *figures.get(name)?;
+                // As Connect does: milliseconds when nothing is grouped.
+                if name == "OLDEST_CONTACT_AGE" && !grouped {
+                    value *= 1000.0;
+                }
+                Some(json!({ "Metric": { "Name": name, "Unit": unit }, "Value": value }))
+            })
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for queue in filtered(&queues, &body).into_iter().filter(|q| !q.idle) {
+        if by_channel {
+            for (channel, figures) in &queue.channels {
+                rows.push(json!({ "Dimensions": { "Queue": queue_ref(queue), "Channel": channel }, "Collections": collections(figures) }));
+            }
+        } else {
+            rows.push(json!({ "Dimensions": { "Queue": queue_ref(queue) }, "Collections": collections(&queue.totals) }));
+        }
+    }
+    let size = body["MaxResults"].as_u64().unwrap_or(100) as usize;
+    let (items, next) = page(&rows, body["NextToken"].as_str(), size);
+    Json(json!({ "MetricResults": items, "NextToken": next, "DataSnapshotTime": 1.7e9, "ApproximateTotalCount": rows.len() })).into_response()
+}
+
+async fn metric_data(
+    State(shared): State<Arc<Shared>>,
+    Path(instance): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(response) = admit(&shared, "GetMetricData", true, &instance, &body).await {
+        return response;
+    }
+    let (Some(start), Some(end)) = (body["StartTime"].as_f64(), body["EndTime"].as_f64()) else {
+        return error(
+            400,
+            "InvalidParameterException",
+            "StartTime and EndTime are required",
+        );
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    if start % 300.0 != 0.0 || end % 300.0 != 0.0 {
+        return error(
+            400,
+            "InvalidParameterException",
+            "StartTime and EndTime must be multiples of 5 minutes",
+        );
+    }
+    if end <= start || end - start >= 86_400.0 || start < now - 86_400.0 {
+        return error(
+            400,
+            "InvalidParameterException",
+            "the interval must be under 24 hours, within the last 24 hours",
+        );
+    }
+    let queues = shared.queues.lock().await;
+    let rows: Vec<Value> = filtered(&queues, &body)
+        .into_iter()
+        .map(|queue| {
+            let collections: Vec<Value> = body["HistoricalMetrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|metric| {
+                    let name = metric["Name"].as_str()?;
+                    let value = match name {
+                        "SERVICE_LEVEL" => {
+                            let threshold = metric["Threshold"]["ThresholdValue"].as_f64()?;
+                            // Higher thresholds catch more contacts.
+                            (50.0 + threshold / 20.0).min(100.0)
+                        }
+                        other => *queue.intraday.get(other)?,
+                    };
+                    Some(json!({ "Metric": metric, "Value": value }))
+                })
+                .collect();
+            json!({ "Dimensions": { "Queue": queue_ref(queue) }, "Collections": collections })
+        })
+        .collect();
+    let size = body["MaxResults"].as_u64().unwrap_or(100) as usize;
+    let (items, next) = page(&rows, body["NextToken"].as_str(), size);
+    Json(json!({ "MetricResults": items, "NextToken": next })).into_response()
+}
+
+async fn current_user_data(
+    State(shared): State<Arc<Shared>>,
+    Path(instance): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(response) = admit(&shared, "GetCurrentUserData", false, &instance, &body).await {
+        return response;
+    }
+    let queues = shared.queues.lock().await;
+    let users: Vec<Value> = filtered(&queues, &body)
+        .into_iter()
+        .flat_map(|queue| {
+            queue.agents.iter().enumerate().map(move |(n, (state, active, available, max))| {
+                json!({
+                    "User": { "Id": format!("{}-agent-{n}", queue.id), "Arn": format!("{}-agent-{n}", queue.arn) },
+                    "Status": { "StatusName": state, "StatusArn": format!("arn:status/{state}"), "StatusStartTimestamp": 1.7e9 },
+                    "ActiveSlotsByChannel": { "VOICE": active },
+                    "AvailableSlotsByChannel": { "VOICE": available },
+                    "MaxSlotsByChannel": { "VOICE": max },
+                    "Contacts": []
+                })
+            })
+        })
+        .collect();
+    let size = body["MaxResults"].as_u64().unwrap_or(100) as usize;
+    let (items, next) = page(&users, body["NextToken"].as_str(), size);
+    Json(json!({ "UserDataList": items, "NextToken": next, "ApproximateTotalCount": users.len() }))
+        .into_response()
+}
