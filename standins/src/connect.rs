@@ -240,6 +240,11 @@ impl ConnectStandin {
         self.shared.faults.lock().await.extend(faults);
     }
 
+    /// Drops faults not yet applied.
+    pub async fn clear_faults(&self) {
+        self.shared.faults.lock().await.clear();
+    }
+
     pub async fn requests(&self) -> Vec<LoggedRequest> {
         self.shared.log.lock().await.clone()
     }

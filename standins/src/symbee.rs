@@ -152,6 +152,11 @@ impl SymbeeStandin {
         self.shared.faults.lock().await.extend(faults);
     }
 
+    /// Drops faults not yet applied.
+    pub async fn clear_faults(&self) {
+        self.shared.faults.lock().await.clear();
+    }
+
     /// Requests answered so far, rejected ones included.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)

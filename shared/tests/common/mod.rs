@@ -44,8 +44,14 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    sdk_at(&moto_endpoint(), region).await
+}
+
+/// SDK configuration for a local endpoint, with credentials only a local
+/// emulator accepts.
+pub async fn sdk_at(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
+        .endpoint_url(endpoint)
         .region(Region::new(region.to_owned()))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "moto",
@@ -262,14 +268,7 @@ impl Harness {
     pub fn poller(&self, extra: &[(&str, &str)]) -> (Poller, Arc<CachedSecret>) {
         let config = self.config(extra);
         let symbee: SymbeeConfig = config.symbee.clone().unwrap();
-        let key = Arc::new(CachedSecret::new(
-            Arc::new(SecretsManagerSource::in_region(
-                &self.sdk,
-                &symbee.secrets_region,
-            )),
-            &symbee.api_key_secret_id,
-            Duration::from_secs(900),
-        ));
+        let key = self.api_key(&symbee);
         let source = SymbeeSource::new(symbee.clone(), key.clone(), false).unwrap();
         let store = Arc::new(self.store());
         let sink = KinesisSink::new(
@@ -395,14 +394,7 @@ pub async fn black_hole_sdk() -> SdkConfig {
             held.push(socket);
         }
     });
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(format!("http://{addr}"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
+    sdk_at(&format!("http://{addr}"), "us-east-1").await
 }
 
 pub const CONNECT_INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
@@ -438,14 +430,7 @@ pub async fn connect_standin(
     standin
         .set_queues(standins::connect::synthetic_queues(CONNECT_INSTANCE_ARN, n))
         .await;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(standin.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let sdk = sdk_at(&standin.endpoint(), "us-east-1").await;
     (standin, sdk)
 }
 
@@ -509,14 +494,19 @@ impl Harness {
     /// `connect_on`, as the poller's wiring does.
     pub fn symbee_source(&self, connect_on: bool) -> SymbeeSource {
         let symbee = self.config(&[]).symbee.unwrap();
-        let key = Arc::new(CachedSecret::new(
+        let key = self.api_key(&symbee);
+        SymbeeSource::new(symbee, key, connect_on).unwrap()
+    }
+
+    /// The real key cache over Secrets Manager on moto.
+    pub fn api_key(&self, symbee: &SymbeeConfig) -> Arc<CachedSecret> {
+        Arc::new(CachedSecret::new(
             Arc::new(SecretsManagerSource::in_region(
                 &self.sdk,
                 &symbee.secrets_region,
             )),
             &symbee.api_key_secret_id,
             Duration::from_secs(900),
-        ));
-        SymbeeSource::new(symbee, key, connect_on).unwrap()
+        ))
     }
 }

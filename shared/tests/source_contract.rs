@@ -1,0 +1,149 @@
+//! One contract every queue source passes, run against each real source
+//! and its stand-in: what the poller relies on, whichever vendor it is.
+//! A new provider adds a `ContractWorld` here and nothing else.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::*;
+use queue_stats::model::{Snapshot, SourceName};
+use queue_stats::sink::record::records_for;
+use queue_stats::source::QueueSource;
+
+/// A source wired to a stand-in the test controls.
+#[async_trait]
+trait ContractWorld: Send + Sync {
+    /// The source, with the stand-in serving `n` queues.
+    async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource>;
+    /// Makes the upstream fail until `recover` is called.
+    async fn break_upstream(&self);
+    async fn recover(&self);
+}
+
+struct SymbeeWorld(Harness);
+
+#[async_trait]
+impl ContractWorld for SymbeeWorld {
+    async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource> {
+        self.0.standin.set_queues(symbee_queues(n)).await;
+        Arc::new(self.0.symbee_source(false))
+    }
+    async fn break_upstream(&self) {
+        self.0
+            .standin
+            .inject(std::iter::repeat_n(
+                standins::symbee::Fault::Status { status: 502 },
+                4,
+            ))
+            .await;
+    }
+    async fn recover(&self) {
+        self.0.standin.clear_faults().await;
+    }
+}
+
+struct ConnectWorld(standins::connect::ConnectStandin, aws_config::SdkConfig);
+
+#[async_trait]
+impl ContractWorld for ConnectWorld {
+    async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource> {
+        self.0
+            .set_queues(standins::connect::synthetic_queues(CONNECT_INSTANCE_ARN, n))
+            .await;
+        Arc::new(connect_source(
+            &self.1,
+            &[
+                ("CONNECT_METRICS_RATE", "200"),
+                ("CONNECT_OTHER_RATE", "200"),
+            ],
+        ))
+    }
+    async fn break_upstream(&self) {
+        self.0
+            .inject(std::iter::repeat_n(
+                standins::connect::ConnectFault::InternalError,
+                40,
+            ))
+            .await;
+    }
+    async fn recover(&self) {
+        self.0.clear_faults().await;
+    }
+}
+
+async fn contract(world: &dyn ContractWorld) {
+    // Every queue it serves, once, under its own name, fresh.
+    let source = world.source_serving(37).await;
+    let queues = source
+        .fetch_queues()
+        .await
+        .expect("a healthy upstream answers");
+    assert_eq!(queues.len(), 37);
+    let ids: HashSet<&str> = queues.iter().map(|q| q.queue_id.as_str()).collect();
+    assert_eq!(ids.len(), 37, "queue ids are unique");
+    assert!(
+        queues
+            .iter()
+            .all(|q| !q.queue_id.is_empty() && !q.queue_name.is_empty())
+    );
+    assert!(queues.iter().all(|q| q.source == source.name()));
+    assert!(queues.iter().all(|q| !q.stale && q.as_of.is_none()));
+
+    // Its queues make valid records.
+    let snapshot = Snapshot {
+        snapshot_id: "contract".into(),
+        observed_at: chrono::Utc::now(),
+        sources: vec![],
+        queues: queues.clone(),
+    };
+    for record in records_for(&snapshot, None) {
+        assert_matches_record_schema(&serde_json::from_slice(&record.data).unwrap());
+    }
+
+    // Concurrent polls agree.
+    let (a, b) = tokio::join!(source.fetch_queues(), source.fetch_queues());
+    assert_eq!(a.unwrap().len(), b.unwrap().len());
+
+    // A failing upstream is an error with a code, never a panic, and the
+    // source recovers when the upstream does.
+    world.break_upstream().await;
+    let error = source
+        .fetch_queues()
+        .await
+        .expect_err("a broken upstream is an error");
+    assert!(!error.code().is_empty());
+    assert!(!error.to_string().is_empty());
+    world.recover().await;
+    assert_eq!(source.fetch_queues().await.unwrap().len(), 37);
+
+    // Zero queues is a valid answer, not an error.
+    let empty = world.source_serving(0).await;
+    assert!(empty.fetch_queues().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn symbee_honours_the_source_contract() {
+    let world = SymbeeWorld(Harness::new().await);
+    contract(&world).await;
+    assert_eq!(world.source_serving(1).await.name(), SourceName::Symbee);
+}
+
+#[tokio::test]
+async fn connect_honours_the_source_contract() {
+    let (standin, sdk) = connect_standin(
+        0,
+        standins::connect::ServiceLimits {
+            metrics_rate: 200.0,
+            metrics_burst: 8.0,
+            other_rate: 200.0,
+            other_burst: 5.0,
+        },
+    )
+    .await;
+    let world = ConnectWorld(standin, sdk);
+    contract(&world).await;
+    assert_eq!(world.source_serving(1).await.name(), SourceName::Connect);
+}
