@@ -32,4 +32,19 @@ set -e
 # binary's, which may well have run nothing.
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
-exit "$status"
+if [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
+
+# The README's first command, bounded: the whole pipeline on the simulated
+# floor, checked end to end (snapshots in DynamoDB and Kinesis, the API and
+# the contact flow answering with them).
+stop_pid "$MOTO_PID"
+MOTO_PID=""
+echo "==> scripts/local.sh --cycles 2"
+LOCAL_API_PORT=0 bash scripts/local.sh --cycles 2 > target/local-run.log 2>&1 || {
+  tail -n 60 target/local-run.log
+  echo "local run failed; full log in target/local-run.log"
+  exit 1
+}
+grep -E '^(ok|FAIL|local run:)' target/local-run.log

@@ -393,11 +393,38 @@ impl Poller {
     }
 }
 
+/// One flat JSON log line per cycle, every field queryable on its own in
+/// CloudWatch Logs Insights (`filter recordsFailed > 0`, `stats avg(durationMs)`).
 fn log_cycle(report: &CycleReport) {
-    let json = serde_json::to_string(report).unwrap_or_default();
+    let sources: Vec<String> = report
+        .sources
+        .iter()
+        .map(|s| {
+            let status = s.error.as_ref().map_or("ok", |e| e.code.as_str());
+            format!("{}:{status}:{}ms:{}", s.source, s.latency_ms, s.queue_count)
+        })
+        .collect();
+    macro_rules! cycle_event {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                snapshotId = %report.snapshot_id,
+                durationMs = report.duration_ms,
+                queues = report.queues,
+                staleQueues = report.stale_queues,
+                sources = %sources.join(","),
+                store = %report.store,
+                storeError = report.store_error.as_deref().unwrap_or(""),
+                recordsSent = report.records_sent,
+                recordsFailed = report.records_failed,
+                putRecordsCalls = report.put_records_calls,
+                failedRecords = %report.failed_records.join(","),
+                $message
+            )
+        };
+    }
     if report.wrote_everything() {
-        tracing::info!(cycle = %json, "poll cycle");
+        cycle_event!(info, "poll cycle");
     } else {
-        tracing::error!(cycle = %json, "poll cycle incomplete");
+        cycle_event!(error, "poll cycle incomplete");
     }
 }

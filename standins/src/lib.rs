@@ -7,4 +7,5 @@
 //! with itself.
 
 pub mod connect;
+pub mod simulation;
 pub mod symbee;

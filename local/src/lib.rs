@@ -1,0 +1,274 @@
+//! The whole pipeline on one machine: the local AWS emulator (moto, started
+//! by `scripts/local.sh`), a simulated contact-center floor behind the
+//! Symbee and Connect stand-ins, and the real function binaries run through
+//! a local Lambda runtime API: the poller on its schedule, the API behind
+//! a local HTTP gateway, the contact flow on demand.
+
+pub mod gateway;
+pub mod runtime;
+pub mod setup;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use standins::connect::{ConnectStandin, ServiceLimits};
+use standins::simulation::Floor;
+use standins::symbee::{ExpectedKey, SymbeeStandin, Tenant};
+use tokio::sync::Mutex;
+
+use gateway::Functions;
+use runtime::Function;
+
+/// Local settings: the deployment's variables with local defaults.
+pub struct Settings {
+    pub table: String,
+    pub stream: String,
+    pub company_code: String,
+    pub environment: String,
+    pub secrets_region: String,
+    pub secret_id: String,
+    pub connect_instance_arn: String,
+    pub poll_interval_seconds: u64,
+    pub sim_queues: usize,
+    pub sim_seed: u64,
+    pub sim_speed: f64,
+    pub key_rotation_seconds: u64,
+    pub api_port: u16,
+    pub schedule_seconds: u64,
+    pub poller_timeout_seconds: u64,
+    pub bin_dir: PathBuf,
+}
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: &str) -> Result<T, String> {
+    let text = var(name, default);
+    text.parse()
+        .map_err(|_| format!("{name}: not a number: {text:?}"))
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        Ok(Self {
+            table: var("SNAPSHOT_TABLE", "queue-stats-local"),
+            stream: var("SNAPSHOT_STREAM", "queue-stats-local"),
+            company_code: var("SYMBEE_COMPANY_CODE", "abc-gadgets"),
+            environment: var("SYMBEE_ENVIRONMENT", "local"),
+            secrets_region: var("SYMBEE_SECRETS_REGION", "us-east-1"),
+            secret_id: var("SYMBEE_API_KEY_SECRET_ID", "SYMBEE_CONNECT_API_KEY"),
+            connect_instance_arn: var(
+                "CONNECT_INSTANCE_ID",
+                "arn:aws:connect:us-east-1:000000000000:instance/10a4c4eb-f57e-4d4c-b602-bf39176ced07",
+            ),
+            poll_interval_seconds: number("POLL_INTERVAL_SECONDS", "10")?,
+            sim_queues: number("SIM_QUEUES", "30")?,
+            sim_seed: number("SIM_SEED", "42")?,
+            sim_speed: number("SIM_SPEED", "1")?,
+            key_rotation_seconds: number("SIM_KEY_ROTATION_SECONDS", "300")?,
+            api_port: number("LOCAL_API_PORT", "3000")?,
+            schedule_seconds: number("LOCAL_SCHEDULE_SECONDS", "60")?,
+            poller_timeout_seconds: number("LOCAL_POLLER_TIMEOUT_SECONDS", "60")?,
+            bin_dir: std::env::var("LOCAL_BIN_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| exe.parent().map(PathBuf::from).unwrap_or_default()),
+        })
+    }
+}
+
+/// The scheduled event EventBridge sends the poller.
+pub fn scheduled_event() -> serde_json::Value {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/queue-stats-poller-schedule"],
+        "detail": {}
+    })
+}
+
+/// Everything running, for the caller to drive or stop.
+pub struct Running {
+    pub poller: Function,
+    pub functions: Arc<Functions>,
+    pub api_url: String,
+    pub sdk: aws_config::SdkConfig,
+    pub floor: Arc<Mutex<Floor>>,
+}
+
+impl Running {
+    pub async fn stop(&self) {
+        self.poller.stop().await;
+        self.functions.api.stop().await;
+        self.functions.contact_flow.stop().await;
+    }
+}
+
+/// Sets up the emulator's resources, starts the stand-ins, the simulation
+/// and the functions, and serves the gateway.
+pub async fn start(settings: &Settings) -> Result<Running, String> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        // Never let a local run reach a real AWS account.
+        return Err("AWS_ENDPOINT_URL is not set: start the local run with scripts/local.sh, which starts moto and points the SDK at it".into());
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    setup::table(&sdk, &settings.table).await?;
+    setup::stream(&sdk, &settings.stream).await?;
+    let secrets_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(settings.secrets_region.clone()))
+        .load()
+        .await;
+    setup::put_secret(&secrets_sdk, &settings.secret_id, "local-key-1").await?;
+
+    let symbee = SymbeeStandin::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Tenant {
+            company_code: settings.company_code.clone(),
+            environment: settings.environment.clone(),
+            secrets_region: settings.secrets_region.clone(),
+        },
+        ExpectedKey::SecretsManager {
+            client: aws_sdk_secretsmanager::Client::new(&secrets_sdk),
+            secret_id: settings.secret_id.clone(),
+        },
+    )
+    .await
+    .map_err(|e| format!("Symbee stand-in: {e}"))?;
+    let instance_id = settings
+        .connect_instance_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let connect = ConnectStandin::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &instance_id,
+        ServiceLimits::default(),
+    )
+    .await
+    .map_err(|e| format!("Connect stand-in: {e}"))?;
+
+    // The floor lives on: one step a second, pushed to both stand-ins.
+    let floor = Arc::new(Mutex::new(Floor::new(
+        settings.sim_seed,
+        settings.sim_queues,
+        &settings.connect_instance_arn,
+    )));
+    {
+        let mut f = floor.lock().await;
+        f.advance(1800.0); // start mid-morning, not at an empty dawn
+        symbee.set_queues(f.symbee_queues()).await;
+        connect.set_queues(f.connect_queues()).await;
+    }
+    let (sim_floor, sim_symbee, sim_connect, speed) = (
+        floor.clone(),
+        symbee.clone(),
+        connect.clone(),
+        settings.sim_speed,
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let mut f = sim_floor.lock().await;
+            f.advance(speed);
+            sim_symbee.set_queues(f.symbee_queues()).await;
+            sim_connect.set_queues(f.connect_queues()).await;
+        }
+    });
+    // The key rotates now and then, as Symbee's does.
+    if settings.key_rotation_seconds > 0 {
+        let (rotation, secret_id, every) = (
+            secrets_sdk.clone(),
+            settings.secret_id.clone(),
+            settings.key_rotation_seconds,
+        );
+        tokio::spawn(async move {
+            for version in 2.. {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                match setup::put_secret(&rotation, &secret_id, &format!("local-key-{version}"))
+                    .await
+                {
+                    Ok(()) => eprintln!("[local] rotated the Symbee API key (version {version})"),
+                    Err(e) => eprintln!("[local] key rotation failed: {e}"),
+                }
+            }
+        });
+    }
+
+    let env: Vec<(String, String)> = [
+        ("SNAPSHOT_TABLE", settings.table.clone()),
+        ("SNAPSHOT_STREAM", settings.stream.clone()),
+        (
+            "POLL_INTERVAL_SECONDS",
+            settings.poll_interval_seconds.to_string(),
+        ),
+        ("SYMBEE_COMPANY_CODE", settings.company_code.clone()),
+        ("SYMBEE_ENVIRONMENT", settings.environment.clone()),
+        ("SYMBEE_SECRETS_REGION", settings.secrets_region.clone()),
+        ("SYMBEE_API_KEY_SECRET_ID", settings.secret_id.clone()),
+        ("SYMBEE_BASE_URL", symbee.base_url()),
+        ("CONNECT_INSTANCE_ID", settings.connect_instance_arn.clone()),
+        // The real SDK client finds the Connect stand-in the standard way.
+        ("AWS_ENDPOINT_URL_CONNECT", connect.endpoint()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let binary = |name: &str| settings.bin_dir.join(name);
+    let poller = Function::start("queue-stats-poller", &binary("poller"), &env)
+        .await
+        .map_err(|e| e.to_string())?;
+    let functions = Arc::new(Functions {
+        api: Function::start("queue-stats-api", &binary("api"), &env)
+            .await
+            .map_err(|e| e.to_string())?,
+        contact_flow: Function::start("queue-stats-contact-flow", &binary("contact-flow"), &env)
+            .await
+            .map_err(|e| e.to_string())?,
+    });
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.api_port)).await.map_err(|e| {
+        format!(
+            "cannot listen on 127.0.0.1:{}: {e}. Another program (or an earlier run) has the port: set LOCAL_API_PORT to a free one.",
+            settings.api_port
+        )
+    })?;
+    let api_url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let app = gateway::router(functions.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Running {
+        poller,
+        functions,
+        api_url,
+        sdk,
+        floor,
+    })
+}
+
+/// Invokes the poller once, as the schedule does, and says how it went.
+pub async fn invoke_poller(
+    running: &Running,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let answer = running.poller.invoke(&scheduled_event(), timeout).await?;
+    serde_json::from_slice(&answer).map_err(|e| format!("poller answer is not JSON: {e}"))
+}

@@ -1,0 +1,233 @@
+//! `local-run`: the whole pipeline locally (see `scripts/local.sh`, which
+//! builds everything, starts moto and runs this).
+//!
+//! `local-run` runs until Ctrl-C; `local-run --cycles N` runs the poller N
+//! times back to back, checks that snapshots reached DynamoDB and Kinesis
+//! and that the API and the contact flow answer with them, and exits.
+
+use std::time::Duration;
+
+use local_run::{Running, Settings, invoke_poller, start};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cycles = match args.as_slice() {
+        [] => None,
+        [flag, n] if flag == "--cycles" => match n.parse::<u32>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => exit_with("--cycles takes a whole number above 0"),
+        },
+        _ => exit_with("usage: local-run [--cycles N]"),
+    };
+    let mut settings = Settings::from_env().unwrap_or_else(|e| exit_with(&e));
+    if cycles.is_some() {
+        // Bounded mode: short invocations back to back.
+        settings.poll_interval_seconds = 1;
+        settings.poller_timeout_seconds = 4;
+    }
+    let running = start(&settings).await.unwrap_or_else(|e| exit_with(&e));
+    let status = match cycles {
+        Some(n) => bounded(&running, &settings, n).await,
+        None => forever(&running, &settings).await,
+    };
+    running.stop().await;
+    std::process::exit(status);
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("local-run: {message}");
+    std::process::exit(2)
+}
+
+fn banner(running: &Running, settings: &Settings) {
+    let url = &running.api_url;
+    println!(
+        r#"
+queue-stats is running locally ({queues} simulated queues, seed {seed}).
+
+  API          {url}/v1/snapshot
+               {url}/v1/health
+               {url}/v1/queues/email-customer-care
+               {url}/v1/queues/email-customer-care/history?minutes=15
+  Contact flow curl -s {url}/_invoke/contact-flow -d @fixtures/events/connect-contact-flow.json
+  Kinesis      scripts/tail.sh          (decodes and prints records as they arrive)
+
+The poller runs every {schedule} s (cycles every {interval} s inside each run); the Symbee
+API key rotates every {rotation} s. Ctrl-C stops everything.
+"#,
+        queues = settings.sim_queues,
+        seed = settings.sim_seed,
+        schedule = settings.schedule_seconds,
+        interval = settings.poll_interval_seconds,
+        rotation = settings.key_rotation_seconds,
+    );
+}
+
+async fn forever(running: &Running, settings: &Settings) -> i32 {
+    banner(running, settings);
+    let mut schedule = tokio::time::interval(Duration::from_secs(settings.schedule_seconds.max(1)));
+    loop {
+        tokio::select! {
+            _ = schedule.tick() => {
+                let timeout = Duration::from_secs(settings.poller_timeout_seconds);
+                match invoke_poller(running, timeout).await {
+                    Ok(summary) => eprintln!("[local] poller invocation done: {summary}"),
+                    Err(error) => eprintln!("[local] poller invocation failed: {error}"),
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("[local] stopping");
+                return 0;
+            }
+        }
+    }
+}
+
+/// Runs the poller `n` times, then checks every way out of the pipeline.
+async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
+    let timeout = Duration::from_secs(settings.poller_timeout_seconds);
+    let mut checks: Vec<(String, Result<(), String>)> = Vec::new();
+    for i in 1..=n {
+        let result = invoke_poller(running, timeout).await.and_then(|summary| {
+            eprintln!("[local] poller invocation {i}: {summary}");
+            (summary["cyclesWithWrites"].as_u64().unwrap_or(0) > 0)
+                .then_some(())
+                .ok_or_else(|| format!("no cycle wrote anything: {summary}"))
+        });
+        checks.push((format!("poller invocation {i} wrote snapshots"), result));
+    }
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{}{path}", running.api_url);
+        let http = http.clone();
+        async move {
+            let response = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+            let body: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))?;
+            Ok::<_, String>((status, body))
+        }
+    };
+    let expected_queues = settings.sim_queues;
+    let snapshot = get("/v1/snapshot").await;
+    checks.push((
+        format!("GET /v1/snapshot has all {expected_queues} queues"),
+        snapshot.and_then(|(status, body)| {
+            let queues = body["queues"].as_array().map_or(0, Vec::len);
+            (status == 200 && queues == expected_queues)
+                .then_some(())
+                .ok_or_else(|| format!("status {status}, {queues} queues"))
+        }),
+    ));
+    checks.push((
+        "GET /v1/health is ok".into(),
+        get("/v1/health").await.and_then(|(status, body)| {
+            (status == 200
+                && body["sources"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().all(|s| s["status"] == "ok")))
+            .then_some(())
+            .ok_or_else(|| format!("status {status}: {body}"))
+        }),
+    ));
+    checks.push((
+        "GET /v1/queues/email-customer-care answers".into(),
+        get("/v1/queues/email-customer-care")
+            .await
+            .and_then(|(status, _)| {
+                (status == 200)
+                    .then_some(())
+                    .ok_or_else(|| format!("status {status}"))
+            }),
+    ));
+    let event: serde_json::Value = serde_json::from_str(include_str!(
+        "../../fixtures/events/connect-contact-flow.json"
+    ))
+    .unwrap();
+    checks.push((
+        "the contact flow finds the fixture's queue".into(),
+        running
+            .functions
+            .contact_flow
+            .invoke(&event, Duration::from_secs(8))
+            .await
+            .and_then(|answer| {
+                let answer: serde_json::Value =
+                    serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+                (answer["found"] == "true")
+                    .then_some(())
+                    .ok_or_else(|| answer.to_string())
+            }),
+    ));
+    let records = count_records(running, settings).await;
+    checks.push((
+        format!(
+            "Kinesis has at least {} records",
+            expected_queues * n as usize
+        ),
+        records.and_then(|count| {
+            (count >= expected_queues * n as usize)
+                .then_some(())
+                .ok_or_else(|| format!("{count} records"))
+        }),
+    ));
+
+    let failed = checks.iter().filter(|(_, r)| r.is_err()).count();
+    for (name, result) in &checks {
+        match result {
+            Ok(()) => println!("ok    {name}"),
+            Err(why) => println!("FAIL  {name}: {why}"),
+        }
+    }
+    println!(
+        "local run: {} passed, {failed} failed",
+        checks.len() - failed
+    );
+    i32::from(failed > 0)
+}
+
+async fn count_records(running: &Running, settings: &Settings) -> Result<usize, String> {
+    let client = aws_sdk_kinesis::Client::new(&running.sdk);
+    let shards = client
+        .list_shards()
+        .stream_name(&settings.stream)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let mut count = 0;
+    for shard in shards.shards() {
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(&settings.stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .shard_iterator
+            .unwrap_or_default();
+        loop {
+            let page = client
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            if page.records().is_empty() {
+                break;
+            }
+            count += page.records().len();
+            match page.next_shard_iterator() {
+                Some(next) => iterator = next.to_owned(),
+                None => break,
+            }
+        }
+    }
+    Ok(count)
+}

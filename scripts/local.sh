@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the whole pipeline locally: installs moto server into .venv (once),
+# builds the functions, starts moto on a free loopback port, and runs
+# local-run: the simulated Symbee and Connect floor, the real poller on its
+# schedule, the real API behind a local gateway, the contact flow on demand.
+#
+#   scripts/local.sh               run until Ctrl-C
+#   scripts/local.sh --cycles 3    run the poller 3 times, check everything, exit
+#
+# Settings are the deployment's environment variables with local defaults
+# (see README): e.g. SIM_QUEUES=1000 for a bigger floor, LOCAL_API_PORT.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_python_tools
+echo "==> building the functions"
+cargo build --quiet -p poller -p api -p contact-flow -p local-run
+
+MOTO_PID=""
+trap 'stop_pid "$MOTO_PID"; rm -f target/local/moto-endpoint' EXIT
+mkdir -p target/local
+start_moto target/local/moto.log
+echo "$MOTO_ENDPOINT" > target/local/moto-endpoint
+export_fake_aws_credentials
+export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
+export RUST_LOG="${RUST_LOG:-info}"
+
+target/debug/local-run "$@"

@@ -1,0 +1,353 @@
+//! A living contact-center floor for the local demo: contacts arrive and
+//! wait, agents log in, answer, wrap up, take breaks and log out, callers
+//! abandon, so the numbers the stand-ins serve move like a real floor's.
+//! Deterministic for a seed: the same seed and steps give the same floor.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::{Value, json};
+
+use crate::connect::StandinQueue;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Agent {
+    Offline,
+    Available,
+    Working { until: f64 },
+    Wrap { until: f64 },
+    Break { until: f64 },
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Symbee {
+        task_type: &'static str,
+        open_state: &'static str,
+    },
+    Connect {
+        arn: String,
+        channel: &'static str,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct SimQueue {
+    id: String,
+    name: String,
+    kind: Kind,
+    agents: Vec<Agent>,
+    /// Arrival times of waiting contacts, oldest first.
+    waiting: VecDeque<f64>,
+    arrivals_per_second: f64,
+    mean_handle_seconds: f64,
+    patience_seconds: f64,
+    handled_today: u64,
+    abandoned_today: u64,
+    answered_within_20: u64,
+    answered_within_60: u64,
+    handle_seconds_total: f64,
+    answer_seconds_total: f64,
+}
+
+/// The whole simulated floor.
+pub struct Floor {
+    rng: fastrand::Rng,
+    now: f64,
+    queues: Vec<SimQueue>,
+}
+
+const SYMBEE_TASK_TYPES: [&str; 6] = [
+    "ROUTED_EMAIL",
+    "WEBCHAT",
+    "SMS_PINPOINT",
+    "SOCIAL_WHATSAPP",
+    "GENERIC_TASK",
+    "PREVIEW_DIAL",
+];
+const CONNECT_CHANNELS: [&str; 3] = ["VOICE", "CHAT", "TASK"];
+
+impl Floor {
+    /// `queues` queues, a third Symbee skill queues and the rest Amazon
+    /// Connect queues of `instance_arn`. The first two Symbee queues carry
+    /// the ids of Symbee's documented example, so the fixture events work.
+    pub fn new(seed: u64, queues: usize, instance_arn: &str) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let symbee_count = queues.div_ceil(3).max(2.min(queues));
+        let queues = (0..queues)
+            .map(|i| {
+                let agents = rng.usize(3..25);
+                let kind = if i < symbee_count {
+                    Kind::Symbee {
+                        task_type: SYMBEE_TASK_TYPES[i % SYMBEE_TASK_TYPES.len()],
+                        open_state: if i % 7 == 6 {
+                            "FORCED_CLOSED"
+                        } else {
+                            "OPERATING_HOURS_OPEN"
+                        },
+                    }
+                } else {
+                    let id = format!("{:08x}-5a1e-4c0d-9e11-{:012x}", seed as u32, i);
+                    Kind::Connect {
+                        arn: format!("{instance_arn}/queue/{id}"),
+                        channel: CONNECT_CHANNELS[i % 3],
+                    }
+                };
+                let (id, name) = match (&kind, i) {
+                    (Kind::Symbee { .. }, 0) => (
+                        "email-customer-care".to_owned(),
+                        "Email Customer Care".to_owned(),
+                    ),
+                    (Kind::Symbee { .. }, 1) => (
+                        "sms-customer-care".to_owned(),
+                        "SMS Customer Care".to_owned(),
+                    ),
+                    (Kind::Symbee { .. }, _) => {
+                        (format!("skill-queue-{i:04}"), format!("Skill Queue {i}"))
+                    }
+                    (Kind::Connect { arn, .. }, _) => (
+                        arn.rsplit('/').next().unwrap_or_default().to_owned(),
+                        format!("Connect Queue {i}"),
+                    ),
+                };
+                SimQueue {
+                    id,
+                    name,
+                    kind,
+                    agents: (0..agents)
+                        .map(|_| {
+                            if rng.f64() < 0.8 {
+                                Agent::Available
+                            } else {
+                                Agent::Offline
+                            }
+                        })
+                        .collect(),
+                    waiting: VecDeque::new(),
+                    arrivals_per_second: 0.02 + rng.f64() * 0.25,
+                    mean_handle_seconds: 60.0 + rng.f64() * 300.0,
+                    patience_seconds: 90.0 + rng.f64() * 400.0,
+                    handled_today: 0,
+                    abandoned_today: 0,
+                    answered_within_20: 0,
+                    answered_within_60: 0,
+                    handle_seconds_total: 0.0,
+                    answer_seconds_total: 0.0,
+                }
+            })
+            .collect();
+        Self {
+            rng,
+            now: 0.0,
+            queues,
+        }
+    }
+
+    /// Advances the floor by `seconds`, in steps of at most one second.
+    pub fn advance(&mut self, seconds: f64) {
+        let mut left = seconds;
+        while left > 0.0 {
+            let step = left.min(1.0);
+            self.step(step);
+            left -= step;
+        }
+    }
+
+    fn step(&mut self, dt: f64) {
+        self.now += dt;
+        let now = self.now;
+        let rng = &mut self.rng;
+        for queue in &mut self.queues {
+            // Arrivals (Poisson, thinned per step).
+            let mut expected = queue.arrivals_per_second * dt;
+            while expected > 0.0 {
+                if rng.f64() < expected.min(1.0) {
+                    queue.waiting.push_back(now - rng.f64() * dt);
+                }
+                expected -= 1.0;
+            }
+            // Callers who waited past their patience hang up.
+            while queue
+                .waiting
+                .front()
+                .is_some_and(|t| now - t > queue.patience_seconds * (0.5 + rng.f64()))
+            {
+                queue.waiting.pop_front();
+                queue.abandoned_today += 1;
+            }
+            // Agents move on.
+            for agent in &mut queue.agents {
+                *agent = match *agent {
+                    Agent::Working { until } if until <= now => Agent::Wrap {
+                        until: now + 10.0 + rng.f64() * 50.0,
+                    },
+                    Agent::Wrap { until } if until <= now => Agent::Available,
+                    Agent::Break { until } if until <= now => Agent::Available,
+                    Agent::Available if rng.f64() < 0.002 * dt => Agent::Break {
+                        until: now + 300.0 + rng.f64() * 600.0,
+                    },
+                    Agent::Available if rng.f64() < 0.0005 * dt => Agent::Offline,
+                    Agent::Offline if rng.f64() < 0.003 * dt => Agent::Available,
+                    other => other,
+                };
+            }
+            // Waiting contacts go to available agents, oldest first.
+            for agent in &mut queue.agents {
+                if *agent != Agent::Available {
+                    continue;
+                }
+                let Some(arrived) = queue.waiting.pop_front() else {
+                    break;
+                };
+                let handle = queue.mean_handle_seconds * (0.5 + rng.f64());
+                let waited = now - arrived;
+                queue.handled_today += 1;
+                queue.handle_seconds_total += handle;
+                queue.answer_seconds_total += waited;
+                queue.answered_within_20 += u64::from(waited < 20.0);
+                queue.answered_within_60 += u64::from(waited < 60.0);
+                *agent = Agent::Working {
+                    until: now + handle,
+                };
+            }
+        }
+    }
+
+    /// Symbee's response body for its skill queues (and, as Symbee does
+    /// with `includeAmazonQueues`, its copies of the Connect queues).
+    pub fn symbee_queues(&self) -> Vec<Value> {
+        self.queues
+            .iter()
+            .map(|q| {
+                let c = q.counts(self.now);
+                let (provider, task_type, open_state, id) = match &q.kind {
+                    Kind::Symbee { task_type, open_state } => ("SYMBEE", *task_type, *open_state, q.id.clone()),
+                    Kind::Connect { arn, .. } => ("AMAZON", "AMAZON_ANY", "OPERATING_HOURS_UNKNOWN", arn.clone()),
+                };
+                json!({
+                    "queueInfo": { "queueId": id, "queueName": q.name, "deliveryProvider": provider, "taskType": task_type },
+                    "openClosedState": open_state,
+                    "agentsStaffed": c.staffed, "agentsAvailable": c.available, "agentsWorking": c.working,
+                    "agentsInWrap": c.wrap, "agentsInError": 0, "agentsUnavailable": c.on_break,
+                    "itemsInQueue": q.waiting.len(), "itemsScheduled": 0, "itemsBeingDelivered": 0,
+                    // Symbee reports 0 for its own queues today (its docs say so).
+                    "oldestItem": if provider == "AMAZON" { c.oldest } else { 0 }
+                })
+            })
+            .collect()
+    }
+
+    /// The Connect stand-in's view of the Connect queues.
+    pub fn connect_queues(&self) -> Vec<StandinQueue> {
+        self.queues
+            .iter()
+            .filter_map(|q| {
+                let Kind::Connect { arn, channel } = &q.kind else {
+                    return None;
+                };
+                let c = q.counts(self.now);
+                let totals: BTreeMap<String, f64> = [
+                    ("AGENTS_ONLINE", c.staffed),
+                    ("AGENTS_AVAILABLE", c.available),
+                    ("AGENTS_ON_CONTACT", c.working),
+                    ("AGENTS_STAFFED", c.staffed),
+                    ("AGENTS_AFTER_CONTACT_WORK", c.wrap),
+                    ("AGENTS_NON_PRODUCTIVE", c.on_break),
+                    ("AGENTS_ERROR", 0.0),
+                    ("CONTACTS_IN_QUEUE", q.waiting.len() as f64),
+                    ("OLDEST_CONTACT_AGE", c.oldest as f64),
+                    ("CONTACTS_SCHEDULED", 0.0),
+                    ("SLOTS_ACTIVE", c.working),
+                    ("SLOTS_AVAILABLE", c.available),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+                let handled = q.handled_today.max(1) as f64;
+                let intraday = [
+                    ("CONTACTS_HANDLED", q.handled_today as f64),
+                    ("CONTACTS_ABANDONED", q.abandoned_today as f64),
+                    ("HANDLE_TIME", q.handle_seconds_total / handled),
+                    ("QUEUE_ANSWER_TIME", q.answer_seconds_total / handled),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+                let agents = q
+                    .agents
+                    .iter()
+                    .filter(|a| **a != Agent::Offline)
+                    .map(|a| match a {
+                        Agent::Available => ("Available".to_owned(), 0, 1, 1),
+                        Agent::Break { .. } => ("Break".to_owned(), 0, 0, 1),
+                        _ => ("Available".to_owned(), 1, 0, 1),
+                    })
+                    .collect();
+                Some(StandinQueue {
+                    id: q.id.clone(),
+                    arn: arn.clone(),
+                    name: q.name.clone(),
+                    idle: c.staffed == 0.0 && q.waiting.is_empty(),
+                    channels: BTreeMap::from([((*channel).to_owned(), totals.clone())]),
+                    totals,
+                    intraday,
+                    agents,
+                })
+            })
+            .collect()
+    }
+}
+
+struct Counts {
+    staffed: f64,
+    available: f64,
+    working: f64,
+    wrap: f64,
+    on_break: f64,
+    oldest: u64,
+}
+
+impl SimQueue {
+    fn counts(&self, now: f64) -> Counts {
+        let count = |f: fn(&Agent) -> bool| self.agents.iter().filter(|a| f(a)).count() as f64;
+        Counts {
+            staffed: count(|a| *a != Agent::Offline),
+            available: count(|a| *a == Agent::Available),
+            working: count(|a| matches!(a, Agent::Working { .. })),
+            wrap: count(|a| matches!(a, Agent::Wrap { .. })),
+            on_break: count(|a| matches!(a, Agent::Break { .. })),
+            oldest: self
+                .waiting
+                .front()
+                .map_or(0, |t| (now - t).max(0.0) as u64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_floor() {
+        let mut a = Floor::new(7, 30, "arn:aws:connect:us-east-1:1:instance/i");
+        let mut b = Floor::new(7, 30, "arn:aws:connect:us-east-1:1:instance/i");
+        a.advance(600.0);
+        b.advance(600.0);
+        assert_eq!(a.symbee_queues(), b.symbee_queues());
+        assert_eq!(a.connect_queues(), b.connect_queues());
+    }
+
+    #[test]
+    fn the_floor_moves() {
+        let mut floor = Floor::new(1, 30, "arn:aws:connect:us-east-1:1:instance/i");
+        let before = floor.symbee_queues();
+        floor.advance(900.0);
+        assert_ne!(before, floor.symbee_queues());
+        assert_eq!(floor.symbee_queues().len(), 30);
+        assert_eq!(floor.connect_queues().len(), 20);
+        assert_eq!(
+            floor.symbee_queues()[0]["queueInfo"]["queueId"],
+            "email-customer-care"
+        );
+    }
+}
