@@ -47,4 +47,8 @@ LOCAL_API_PORT=0 bash scripts/local.sh --cycles 2 > target/local-run.log 2>&1 ||
   echo "local run failed; full log in target/local-run.log"
   exit 1
 }
-grep -E '^(ok|FAIL|local run:)' target/local-run.log
+grep -E '^(ok|FAIL)' target/local-run.log
+# One closing line for the whole run.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     /^local-run:/ { passed += $2; failed += $4 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/local-run.log

@@ -67,20 +67,34 @@ API key rotates every {rotation} s. Ctrl-C stops everything.
 async fn forever(running: &Running, settings: &Settings) -> i32 {
     banner(running, settings);
     let mut schedule = tokio::time::interval(Duration::from_secs(settings.schedule_seconds.max(1)));
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = schedule.tick() => {
-                let timeout = Duration::from_secs(settings.poller_timeout_seconds);
-                match invoke_poller(running, timeout).await {
-                    Ok(summary) => eprintln!("[local] poller invocation done: {summary}"),
-                    Err(error) => eprintln!("[local] poller invocation failed: {error}"),
-                }
-            }
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("[local] stopping");
-                return 0;
-            }
+            _ = schedule.tick() => {}
+            _ = &mut shutdown => break,
         }
+        let timeout = Duration::from_secs(settings.poller_timeout_seconds);
+        // An invocation lasts up to a minute: Ctrl-C must not wait for it.
+        tokio::select! {
+            result = invoke_poller(running, timeout) => match result {
+                Ok(summary) => eprintln!("[local] poller invocation done: {summary}"),
+                Err(error) => eprintln!("[local] poller invocation failed: {error}"),
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    eprintln!("[local] stopping");
+    0
+}
+
+/// Ctrl-C or a polite kill (SIGTERM).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
