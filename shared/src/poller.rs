@@ -60,6 +60,8 @@ pub struct Poller {
     /// Survives between invocations of a warm function; seeded from the
     /// store on the first cycle after a cold start.
     last_good: Mutex<Option<HashMap<SourceName, LastGood>>>,
+    /// The function name metrics are reported under; none outside Lambda.
+    metrics_function: Option<String>,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -132,6 +134,7 @@ impl Poller {
             tenant,
             pacing,
             last_good: Mutex::new(None),
+            metrics_function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
         }
     }
 
@@ -236,6 +239,9 @@ impl Poller {
         );
         let report = self.report(&snapshot, started, stored, published);
         log_cycle(&report);
+        if let Some(function) = &self.metrics_function {
+            println!("{}", metrics_line(&report, function));
+        }
         report
     }
 
@@ -393,6 +399,44 @@ impl Poller {
     }
 }
 
+/// The cycle's metrics in CloudWatch Embedded Metric Format: one log line
+/// CloudWatch turns into metrics, no PutMetricData call (nor its IAM
+/// permission, nor its latency). `SnapshotsWritten` drives the template's
+/// staleness alarm.
+pub fn metrics_line(report: &CycleReport, function: &str) -> String {
+    let source_errors = report
+        .sources
+        .iter()
+        .filter(|s| s.status == SourceState::Error)
+        .count();
+    let written = u8::from(report.store_error.is_none());
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": report.observed_at.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "QueueStats",
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [
+                    {"Name": "SnapshotsWritten", "Unit": "Count"},
+                    {"Name": "Queues", "Unit": "Count"},
+                    {"Name": "StaleQueues", "Unit": "Count"},
+                    {"Name": "SourceErrors", "Unit": "Count"},
+                    {"Name": "RecordsFailed", "Unit": "Count"},
+                    {"Name": "CycleDuration", "Unit": "Milliseconds"}
+                ]
+            }]
+        },
+        "FunctionName": function,
+        "SnapshotsWritten": written,
+        "Queues": report.queues,
+        "StaleQueues": report.stale_queues,
+        "SourceErrors": source_errors,
+        "RecordsFailed": report.records_failed,
+        "CycleDuration": report.duration_ms
+    })
+    .to_string()
+}
+
 /// One flat JSON log line per cycle, every field queryable on its own in
 /// CloudWatch Logs Insights (`filter recordsFailed > 0`, `stats avg(durationMs)`).
 fn log_cycle(report: &CycleReport) {
@@ -426,5 +470,48 @@ fn log_cycle(report: &CycleReport) {
         cycle_event!(info, "poll cycle");
     } else {
         cycle_event!(error, "poll cycle incomplete");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_embedded_metric_format() {
+        let report = CycleReport {
+            snapshot_id: "s".into(),
+            observed_at: Utc::now(),
+            duration_ms: 120,
+            queues: 7,
+            stale_queues: 2,
+            sources: vec![SourceStatus {
+                source: SourceName::Connect,
+                status: SourceState::Error,
+                error: None,
+                latency_ms: 1,
+                queue_count: 2,
+            }],
+            store: "written".into(),
+            store_error: None,
+            records_sent: 7,
+            records_failed: 0,
+            put_records_calls: 1,
+            failed_records: vec![],
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&metrics_line(&report, "stack-poller")).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "QueueStats");
+        // Every declared metric has a value at the top level, as EMF requires.
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert!(
+                line[metric["Name"].as_str().unwrap()].is_number(),
+                "{metric}"
+            );
+        }
+        assert_eq!(line["SnapshotsWritten"], 1);
+        assert_eq!(line["SourceErrors"], 1);
+        assert_eq!(line["FunctionName"], "stack-poller");
     }
 }
