@@ -15,6 +15,14 @@ ensure_python_tools() {
   fi
 }
 
+# Installs the deployment tools (SAM CLI, cargo-lambda, zig) into the venv.
+ensure_deploy_tools() {
+  if [ ! -x "$VENV/bin/sam" ] || [ ! -x "$VENV/bin/cargo-lambda" ] || ! "$VENV/bin/python" -c "import ziglang" 2>/dev/null; then
+    echo "==> installing aws-sam-cli, cargo-lambda and ziglang into .venv (once)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli cargo-lambda ziglang
+  fi
+}
+
 # Prints a free loopback TCP port.
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

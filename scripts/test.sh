@@ -10,11 +10,16 @@ cd "$REPO_ROOT"
 ensure_python_tools
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+mkdir -p target
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> template property tests"
+"$VENV/bin/python" -m unittest discover -s tests/template -t . 2>&1 | tee target/template-tests.log | tail -n 3
+grep -q '^OK' target/template-tests.log
 
 MOTO_PID=""
 trap 'stop_pid "$MOTO_PID"' EXIT
@@ -51,4 +56,6 @@ grep -E '^(ok|FAIL)' target/local-run.log
 # One closing line for the whole run.
 awk '/^test result:/ { passed += $4; failed += $6 }
      /^local-run:/ { passed += $2; failed += $4 }
-     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/local-run.log
+     /^Ran [0-9]+ tests? in/ { passed += $2 }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/local-run.log target/template-tests.log \
+  | tee target/test-summary.txt
