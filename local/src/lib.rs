@@ -131,7 +131,12 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         .region(aws_config::Region::new(settings.secrets_region.clone()))
         .load()
         .await;
-    setup::put_secret(&secrets_sdk, &settings.secret_id, "local-key-1").await?;
+    standins::symbee::install_or_rotate_key(
+        &aws_sdk_secretsmanager::Client::new(&secrets_sdk),
+        &settings.secret_id,
+        "local-key-1",
+    )
+    .await?;
 
     let symbee = SymbeeStandin::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -191,17 +196,13 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     });
     // The key rotates now and then, as Symbee's does.
     if settings.key_rotation_seconds > 0 {
-        let (rotation, secret_id, every) = (
-            secrets_sdk.clone(),
-            settings.secret_id.clone(),
-            settings.key_rotation_seconds,
-        );
+        let rotation = aws_sdk_secretsmanager::Client::new(&secrets_sdk);
+        let (secret_id, every) = (settings.secret_id.clone(), settings.key_rotation_seconds);
         tokio::spawn(async move {
             for version in 2.. {
                 tokio::time::sleep(Duration::from_secs(every)).await;
-                match setup::put_secret(&rotation, &secret_id, &format!("local-key-{version}"))
-                    .await
-                {
+                let key = format!("local-key-{version}");
+                match standins::symbee::install_or_rotate_key(&rotation, &secret_id, &key).await {
                     Ok(()) => eprintln!("[local] rotated the Symbee API key (version {version})"),
                     Err(e) => eprintln!("[local] key rotation failed: {e}"),
                 }

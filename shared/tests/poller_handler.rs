@@ -128,16 +128,27 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test] // current-thread runtime: every task logs to this test's subscriber
+/// Every log line of this test binary, at trace level. Global rather than
+/// per-test: tracing caches per-callsite interest process-wide, so a
+/// thread-local subscriber can miss events other tests' threads saw first.
+fn captured_logs() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        captured
+    })
+}
+
+#[tokio::test]
 async fn the_api_key_never_reaches_a_log_even_at_trace_level() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured_logs();
 
     // GIVEN rotation, rejection and failure: every path that handles the key
     let harness = Harness::new().await;

@@ -55,6 +55,32 @@ pub fn synthetic_queues(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// Installs the API key secret, or gives it a new value if it exists: what
+/// Symbee's CloudFormation does once and its rotation does after.
+pub async fn install_or_rotate_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    value: &str,
+) -> Result<(), String> {
+    let created = client
+        .create_secret()
+        .name(secret_id)
+        .secret_string(value)
+        .send()
+        .await;
+    if created.is_ok() {
+        return Ok(());
+    }
+    client
+        .put_secret_value()
+        .secret_id(secret_id)
+        .secret_string(value)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("put secret {secret_id}: {e:?}"))
+}
+
 /// Where the stand-in reads the key it expects.
 #[derive(Clone, Debug)]
 pub enum ExpectedKey {

@@ -198,6 +198,88 @@ impl DynamoSnapshotStore {
     }
 }
 
+impl DynamoSnapshotStore {
+    /// Every item of partition `pk` (from sort key `from_sk` on), all pages.
+    async fn query_all(
+        &self,
+        pk: &str,
+        from_sk: Option<&str>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_names("#pk", ATTR_PK)
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(consistent);
+        query = match from_sk {
+            Some(from) => query
+                .key_condition_expression("#pk = :pk AND #sk >= :from")
+                .expression_attribute_names("#sk", ATTR_SK)
+                .expression_attribute_values(":from", s(from)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        query
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))
+    }
+
+    /// Creates a table with this layout (pk/sk strings, on-demand, TTL on
+    /// `expiresAt`), as template.yaml does in AWS: for local runs and tests.
+    pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TimeToLiveSpecification,
+        };
+        let fail = |err: &(dyn std::error::Error + 'static)| {
+            StoreError::Unavailable(describe_sdk_error(err))
+        };
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |n: &str, t| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .expect("name and type are set")
+        };
+        client
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(attr(ATTR_PK))
+            .attribute_definitions(attr(ATTR_SK))
+            .key_schema(key(ATTR_PK, KeyType::Hash))
+            .key_schema(key(ATTR_SK, KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| fail(&e))?;
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(ATTR_EXPIRES_AT)
+            .enabled(true)
+            .build()
+            .expect("name and flag are set");
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok(())
+    }
+}
+
 /// The requests DynamoDB did not process for `table` (empty when all went in).
 pub fn unprocessed_requests(
     unprocessed: Option<&HashMap<String, Vec<WriteRequest>>>,
@@ -319,22 +401,9 @@ impl SnapshotWriter for DynamoSnapshotStore {
 #[async_trait]
 impl SnapshotReader for DynamoSnapshotStore {
     async fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", ATTR_PK)
-            .expression_attribute_values(":pk", s(LATEST_PK))
-            // The head and its shards were written in one transaction; a
-            // strongly consistent read sees all of one snapshot.
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+        // The head and its shards were written in one transaction; a
+        // strongly consistent read sees all of one snapshot.
+        let items = self.query_all(LATEST_PK, None, true).await?;
         let Some(head) = items
             .iter()
             .find(|i| get_s(i, ATTR_SK).ok() == Some(HEAD_SK))
@@ -410,21 +479,10 @@ impl SnapshotReader for DynamoSnapshotStore {
         queue_id: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk >= :from")
-            .expression_attribute_names("#pk", ATTR_PK)
-            .expression_attribute_names("#sk", ATTR_SK)
-            .expression_attribute_values(":pk", s(history_pk(shard_of(queue_id))))
-            .expression_attribute_values(":from", s(history_sk_from(since.timestamp_millis())))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+        let from = history_sk_from(since.timestamp_millis());
+        let items = self
+            .query_all(&history_pk(shard_of(queue_id)), Some(&from), false)
+            .await?;
         let wanted = queue_key(queue_id);
         let now = Utc::now().timestamp();
         let mut points = Vec::new();

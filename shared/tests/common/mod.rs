@@ -12,10 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
 use queue_stats::config::{FromSettings, PollerConfig, StreamRef, SymbeeConfig};
 use queue_stats::poller::{Pacing, Poller};
 use queue_stats::secrets::{CachedSecret, SecretsManagerSource};
@@ -68,45 +64,9 @@ pub fn fixture(path: &str) -> Value {
 
 pub async fn create_table(sdk: &SdkConfig) -> String {
     let name = unique("snapshots");
-    let client = aws_sdk_dynamodb::Client::new(sdk);
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    DynamoSnapshotStore::create_table(&aws_sdk_dynamodb::Client::new(sdk), &name)
         .await
         .expect("create table on moto");
-    client
-        .update_time_to_live()
-        .table_name(&name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expiresAt")
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable TTL on moto");
     name
 }
 
@@ -168,22 +128,9 @@ pub async fn read_records(sdk: &SdkConfig, stream: &str) -> Vec<(String, Value)>
 }
 
 pub async fn put_secret(sdk: &SdkConfig, id: &str, value: &str) {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let created = client
-        .create_secret()
-        .name(id)
-        .secret_string(value)
-        .send()
-        .await;
-    if created.is_err() {
-        client
-            .put_secret_value()
-            .secret_id(id)
-            .secret_string(value)
-            .send()
-            .await
-            .expect("rotate secret on moto");
-    }
+    standins::symbee::install_or_rotate_key(&aws_sdk_secretsmanager::Client::new(sdk), id, value)
+        .await
+        .expect("install or rotate the key on moto");
 }
 
 /// One isolated world: a table, a stream, a key in the secrets region, and

@@ -210,42 +210,71 @@ impl ConnectSource {
         }
     }
 
-    /// Every STANDARD queue (narrowed by `CONNECT_QUEUE_IDS`), every page.
-    async fn discover(&self, deadline: Instant) -> Result<Vec<ConnectQueue>, SourceError> {
-        let mut queues = Vec::new();
-        let mut next_token: Option<String> = None;
+    /// Every page of a paged operation: `send` makes one request from a
+    /// `NextToken`, `items` takes a page apart into its items and the next
+    /// token. Each page is one paced, retried [`Self::call`].
+    async fn all_pages<O, T, E, F, Fut>(
+        &self,
+        limiter: &RateLimiter,
+        counter: &AtomicU64,
+        deadline: Instant,
+        send: F,
+        items: impl Fn(O) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, SourceError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<O, SdkError<E, aws_sdk_connect::config::http::HttpResponse>>>,
+    {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
         loop {
-            let token = next_token.clone();
             let page = self
-                .call(
-                    &self.other_limiter,
-                    &self.calls.list_queues,
-                    deadline,
-                    || {
-                        self.client
-                            .list_queues()
-                            .instance_id(&self.config.instance_id)
-                            .queue_types(QueueType::Standard)
-                            .max_results(1000)
-                            .set_next_token(token.clone())
-                            .send()
-                    },
-                )
+                .call(limiter, counter, deadline, || send(token.clone()))
                 .await?;
-            for summary in page.queue_summary_list() {
-                if let (Some(id), Some(arn)) = (summary.id(), summary.arn()) {
-                    queues.push(ConnectQueue {
-                        id: id.to_owned(),
-                        arn: arn.to_owned(),
-                        name: summary.name().unwrap_or(id).to_owned(),
-                    });
-                }
-            }
-            next_token = page.next_token().map(str::to_owned);
-            if next_token.is_none() {
-                break;
+            let (found, next) = items(page);
+            all.extend(found);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(all),
             }
         }
+    }
+
+    /// Every STANDARD queue (narrowed by `CONNECT_QUEUE_IDS`), every page.
+    async fn discover(&self, deadline: Instant) -> Result<Vec<ConnectQueue>, SourceError> {
+        let send = |token: Option<String>| {
+            self.client
+                .list_queues()
+                .instance_id(&self.config.instance_id)
+                .queue_types(QueueType::Standard)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+        };
+        let mut queues = self
+            .all_pages(
+                &self.other_limiter,
+                &self.calls.list_queues,
+                deadline,
+                send,
+                |page| {
+                    let queues = page
+                        .queue_summary_list()
+                        .iter()
+                        .filter_map(|summary| {
+                            let (id, arn) = (summary.id()?, summary.arn()?);
+                            Some(ConnectQueue {
+                                id: id.to_owned(),
+                                arn: arn.to_owned(),
+                                name: summary.name().unwrap_or(id).to_owned(),
+                            })
+                        })
+                        .collect();
+                    (queues, page.next_token().map(str::to_owned))
+                },
+            )
+            .await?;
         if !self.config.queue_ids.is_empty() {
             let wanted: Vec<&str> = self.config.queue_ids.iter().map(|q| queue_key(q)).collect();
             queues.retain(|q| wanted.contains(&q.id.as_str()));
@@ -305,38 +334,32 @@ impl ConnectSource {
             groupings.push(Grouping::Channel);
         }
         let filters = filters.build();
-        let mut rows = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let token = next_token.clone();
-            let page = self
-                .call(
-                    &self.metrics_limiter,
-                    &self.calls.current_metrics,
-                    deadline,
-                    || {
-                        self.client
-                            .get_current_metric_data()
-                            .instance_id(&self.config.instance_id)
-                            .filters(filters.clone())
-                            .set_groupings(Some(groupings.clone()))
-                            .set_current_metrics(Some(metrics.clone()))
-                            .max_results(100)
-                            .set_next_token(token.clone())
-                            .send()
-                    },
-                )
-                .await?;
-            rows.extend(
-                page.metric_results()
+        let send = |token: Option<String>| {
+            self.client
+                .get_current_metric_data()
+                .instance_id(&self.config.instance_id)
+                .filters(filters.clone())
+                .set_groupings(Some(groupings.clone()))
+                .set_current_metrics(Some(metrics.clone()))
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+        };
+        self.all_pages(
+            &self.metrics_limiter,
+            &self.calls.current_metrics,
+            deadline,
+            send,
+            |page| {
+                let rows = page
+                    .metric_results()
                     .iter()
-                    .filter_map(|r| mapping::current_row(r, true)),
-            );
-            next_token = page.next_token().map(str::to_owned);
-            if next_token.is_none() {
-                return Ok(rows);
-            }
-        }
+                    .filter_map(|r| mapping::current_row(r, true))
+                    .collect();
+                (rows, page.next_token().map(str::to_owned))
+            },
+        )
+        .await
     }
 
     /// GetMetricData for one batch over today so far, every page.
@@ -373,36 +396,30 @@ impl ConnectSource {
         let filters = Filters::builder().set_queues(Some(ids.to_vec())).build();
         let start = aws_smithy_types::DateTime::from_secs(window.0.timestamp());
         let end = aws_smithy_types::DateTime::from_secs(window.1.timestamp());
-        let mut rows = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let token = next_token.clone();
-            let page = self
-                .call(
-                    &self.metrics_limiter,
-                    &self.calls.metric_data,
-                    deadline,
-                    || {
-                        self.client
-                            .get_metric_data()
-                            .instance_id(&self.config.instance_id)
-                            .start_time(start)
-                            .end_time(end)
-                            .filters(filters.clone())
-                            .groupings(Grouping::Queue)
-                            .set_historical_metrics(Some(metrics.clone()))
-                            .max_results(100)
-                            .set_next_token(token.clone())
-                            .send()
-                    },
-                )
-                .await?;
-            rows.extend(mapping::intraday_rows(page.metric_results(), window.0));
-            next_token = page.next_token().map(str::to_owned);
-            if next_token.is_none() {
-                return Ok(rows);
-            }
-        }
+        let send = |token: Option<String>| {
+            self.client
+                .get_metric_data()
+                .instance_id(&self.config.instance_id)
+                .start_time(start)
+                .end_time(end)
+                .filters(filters.clone())
+                .groupings(Grouping::Queue)
+                .set_historical_metrics(Some(metrics.clone()))
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+        };
+        self.all_pages(
+            &self.metrics_limiter,
+            &self.calls.metric_data,
+            deadline,
+            send,
+            |page| {
+                let rows = mapping::intraday_rows(page.metric_results(), window.0);
+                (rows, page.next_token().map(str::to_owned))
+            },
+        )
+        .await
     }
 
     /// Refreshes today's figures when 5 minutes have passed or the day
@@ -481,50 +498,52 @@ impl ConnectSource {
         deadline: Instant,
     ) -> Result<AgentDetail, SourceError> {
         let filters = UserDataFilters::builder().queues(queue_id).build();
+        let send = |token: Option<String>| {
+            self.client
+                .get_current_user_data()
+                .instance_id(&self.config.instance_id)
+                .filters(filters.clone())
+                .max_results(100)
+                .set_next_token(token)
+                .send()
+        };
+        let users = self
+            .all_pages(
+                &self.other_limiter,
+                &self.calls.user_data,
+                deadline,
+                send,
+                |page| {
+                    let next = page.next_token().map(str::to_owned);
+                    (page.user_data_list().to_vec(), next)
+                },
+            )
+            .await?;
         let mut detail = AgentDetail {
             as_of: Utc::now(),
             ..AgentDetail::default()
         };
-        let mut next_token: Option<String> = None;
-        loop {
-            let token = next_token.clone();
-            let page = self
-                .call(&self.other_limiter, &self.calls.user_data, deadline, || {
-                    self.client
-                        .get_current_user_data()
-                        .instance_id(&self.config.instance_id)
-                        .filters(filters.clone())
-                        .max_results(100)
-                        .set_next_token(token.clone())
-                        .send()
-                })
-                .await?;
-            for user in page.user_data_list() {
-                let state = user
-                    .status()
-                    .and_then(|s| s.status_name())
-                    .unwrap_or("Unknown");
-                *detail.by_state.entry(state.to_owned()).or_default() += 1;
-                let mut add =
-                    |slots: Option<&HashMap<Channel, i32>>,
-                     pick: fn(&mut SlotCounts) -> &mut u64| {
-                        for (channel, n) in slots.into_iter().flatten() {
-                            let entry = detail
-                                .slots_by_channel
-                                .entry(channel.as_str().to_owned())
-                                .or_default();
-                            *pick(entry) += u64::try_from(*n).unwrap_or(0);
-                        }
-                    };
-                add(user.active_slots_by_channel(), |s| &mut s.active);
-                add(user.available_slots_by_channel(), |s| &mut s.available);
-                add(user.max_slots_by_channel(), |s| &mut s.max);
-            }
-            next_token = page.next_token().map(str::to_owned);
-            if next_token.is_none() {
-                return Ok(detail);
-            }
+        for user in &users {
+            let state = user
+                .status()
+                .and_then(|s| s.status_name())
+                .unwrap_or("Unknown");
+            *detail.by_state.entry(state.to_owned()).or_default() += 1;
+            let mut add = |slots: Option<&HashMap<Channel, i32>>,
+                           pick: fn(&mut SlotCounts) -> &mut u64| {
+                for (channel, n) in slots.into_iter().flatten() {
+                    let entry = detail
+                        .slots_by_channel
+                        .entry(channel.as_str().to_owned())
+                        .or_default();
+                    *pick(entry) += u64::try_from(*n).unwrap_or(0);
+                }
+            };
+            add(user.active_slots_by_channel(), |s| &mut s.active);
+            add(user.available_slots_by_channel(), |s| &mut s.available);
+            add(user.max_slots_by_channel(), |s| &mut s.max);
         }
+        Ok(detail)
     }
 }
 
