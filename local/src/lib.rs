@@ -122,6 +122,13 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         // Never let a local run reach a real AWS account.
         return Err("AWS_ENDPOINT_URL is not set: start the local run with scripts/local.sh, which starts moto and points the SDK at it".into());
     }
+    // The port first: a clash is reported before anything starts.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.api_port)).await.map_err(|e| {
+        format!(
+            "cannot listen on 127.0.0.1:{}: {e}. Another program (or an earlier run) has the port: set LOCAL_API_PORT to a free one.",
+            settings.api_port
+        )
+    })?;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
@@ -242,12 +249,6 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
             .map_err(|e| e.to_string())?,
     });
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", settings.api_port)).await.map_err(|e| {
-        format!(
-            "cannot listen on 127.0.0.1:{}: {e}. Another program (or an earlier run) has the port: set LOCAL_API_PORT to a free one.",
-            settings.api_port
-        )
-    })?;
     let api_url = format!(
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?

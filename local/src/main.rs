@@ -200,7 +200,7 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
         }
     }
     println!(
-        "local run: {} passed, {failed} failed",
+        "local-run: {} passed, {failed} failed",
         checks.len() - failed
     );
     i32::from(failed > 0)
