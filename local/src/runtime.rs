@@ -123,11 +123,6 @@ impl Function {
         }
     }
 
-    /// Whether the process is still running.
-    pub async fn alive(&self) -> bool {
-        matches!(self.child.lock().await.try_wait(), Ok(None))
-    }
-
     pub async fn stop(&self) {
         let _ = self.child.lock().await.kill().await;
     }

@@ -19,8 +19,3 @@ pub async fn load_sdk_config() -> SdkConfig {
 pub fn describe_sdk_error(err: &(dyn Error + 'static)) -> String {
     DisplayErrorContext(err).to_string()
 }
-
-/// Milliseconds since the Unix epoch, the sortable time our keys use.
-pub fn epoch_millis(at: &chrono::DateTime<chrono::Utc>) -> i64 {
-    at.timestamp_millis()
-}

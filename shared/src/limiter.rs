@@ -55,11 +55,6 @@ impl RateLimiter {
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }
     }
-
-    /// Requests per second this limiter allows on average.
-    pub fn rate(&self) -> f64 {
-        self.rate_per_second
-    }
 }
 
 #[cfg(test)]

@@ -138,10 +138,6 @@ impl Poller {
         }
     }
 
-    pub fn pacing(&self) -> &Pacing {
-        &self.pacing
-    }
-
     /// Cycles every poll interval until the next could not finish by
     /// `deadline` minus the safety margin; at least one cycle always runs.
     /// "Could finish" is judged by the longest cycle measured so far (plus a

@@ -60,10 +60,6 @@ impl DynamoSnapshotStore {
         self
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn latest_items(
         &self,
         snapshot: &Snapshot,
