@@ -233,6 +233,15 @@ impl QueueStats {
     }
 }
 
+/// Puts queues in the one order every snapshot has, by source then queue
+/// id: the poller builds snapshots in it and the store reads them back in
+/// it, so the two compare equal and API answers are stable.
+pub fn sort_canonical(queues: &mut [QueueStats]) {
+    queues.sort_by(|a, b| {
+        (a.source.as_str(), a.queue_id.as_str()).cmp(&(b.source.as_str(), b.queue_id.as_str()))
+    });
+}
+
 /// Whether a source answered in one poll.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -319,10 +319,7 @@ impl Poller {
                 }
             }
         }
-        // One canonical order, the same the store reads back.
-        queues.sort_by(|a, b| {
-            (a.source.as_str(), a.queue_id.as_str()).cmp(&(b.source.as_str(), b.queue_id.as_str()))
-        });
+        crate::model::sort_canonical(&mut queues);
         Snapshot {
             snapshot_id,
             observed_at,

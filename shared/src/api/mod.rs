@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::config::ReaderConfig;
 use crate::model::{QueueStats, Snapshot, SourceStatus, format_rfc3339};
-use crate::store::layout::queue_key;
+use crate::store::layout::names_queue;
 use crate::store::{SnapshotReader, StoreError};
 use request::{Params, Route, params, route, single};
 
@@ -354,16 +354,12 @@ fn filter_queues(snapshot: &mut Snapshot, params: &Params) {
             .get(name)
             .is_none_or(|wanted| wanted.iter().any(|w| w == value))
     };
-    let wanted_keys: Option<Vec<&str>> = params
-        .get("queueId")
-        .map(|ids| ids.iter().map(|id| queue_key(id)).collect());
     snapshot.queues.retain(|q| {
         matches("source", q.source.as_str())
             && matches("taskType", q.task_type.as_str())
             && matches("deliveryProvider", q.delivery_provider.as_str())
-            && wanted_keys.as_ref().is_none_or(|keys| {
-                keys.iter()
-                    .any(|k| *k == q.queue_id || *k == queue_key(&q.queue_id))
-            })
+            && params
+                .get("queueId")
+                .is_none_or(|ids| ids.iter().any(|id| names_queue(id, &q.queue_id)))
     });
 }

@@ -14,12 +14,7 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// A strong ETag of the body: FNV-1a 64 is plenty to tell snapshots apart
 /// and costs nothing next to serialization.
 pub fn etag(body: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in body {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("\"{hash:016x}\"")
+    format!("\"{:016x}\"", crate::store::layout::fnv1a(body))
 }
 
 /// Whether an `If-None-Match` value names `tag` (or is `*`). Weak

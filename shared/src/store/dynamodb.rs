@@ -356,13 +356,6 @@ fn summary_of(head: &Item) -> Result<SnapshotSummary, StoreError> {
     })
 }
 
-/// Orders queues the same way on every read, whatever the shard order.
-fn sort_queues(queues: &mut [crate::model::QueueStats]) {
-    queues.sort_by(|a, b| {
-        (a.source.as_str(), a.queue_id.as_str()).cmp(&(b.source.as_str(), b.queue_id.as_str()))
-    });
-}
-
 #[async_trait]
 impl SnapshotWriter for DynamoSnapshotStore {
     async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<PutOutcome, StoreError> {
@@ -421,7 +414,7 @@ impl SnapshotReader for DynamoSnapshotStore {
             }
             queues.extend(get_queues(item)?);
         }
-        sort_queues(&mut queues);
+        crate::model::sort_canonical(&mut queues);
         Ok(Some(Snapshot {
             snapshot_id,
             observed_at: summary.observed_at,
@@ -456,10 +449,9 @@ impl SnapshotReader for DynamoSnapshotStore {
         let Some(item) = output.item() else {
             return Ok(None);
         };
-        let wanted = queue_key(queue_id);
         let queue = get_queues(item)?
             .into_iter()
-            .find(|q| q.queue_id == queue_id || queue_key(&q.queue_id) == wanted);
+            .find(|q| names_queue(queue_id, &q.queue_id));
         Ok(match queue {
             Some(queue) => Some(LatestQueue {
                 snapshot_id: get_s(item, ATTR_SNAPSHOT_ID)?.to_owned(),
@@ -479,7 +471,6 @@ impl SnapshotReader for DynamoSnapshotStore {
         let items = self
             .query_all(&history_pk(shard_of(queue_id)), Some(&from), false)
             .await?;
-        let wanted = queue_key(queue_id);
         let now = Utc::now().timestamp();
         let mut points = Vec::new();
         for item in &items {
@@ -494,7 +485,7 @@ impl SnapshotReader for DynamoSnapshotStore {
             }
             if let Some(queue) = get_queues(item)?
                 .into_iter()
-                .find(|q| q.queue_id == queue_id || queue_key(&q.queue_id) == wanted)
+                .find(|q| names_queue(queue_id, &q.queue_id))
             {
                 points.push(HistoryPoint {
                     snapshot_id: get_s(item, ATTR_SNAPSHOT_ID)?.to_owned(),

@@ -54,15 +54,27 @@ pub fn queue_key(queue_id: &str) -> &str {
     }
 }
 
+/// Whether `requested` names the queue `queue_id`: the same id, or a queue
+/// ARN and its bare Connect queue id either way round.
+pub fn names_queue(requested: &str, queue_id: &str) -> bool {
+    requested == queue_id || queue_key(requested) == queue_key(queue_id)
+}
+
 /// Which shard a queue lives in: FNV-1a of its key, stable across builds
 /// and platforms (unlike std's randomly seeded hasher).
 pub fn shard_of(queue_id: &str) -> u32 {
+    (fnv1a(queue_key(queue_id).as_bytes()) % u64::from(SHARDS)) as u32
+}
+
+/// 64-bit FNV-1a: tiny, fast and the same on every build and platform
+/// (std's hasher is randomly seeded). Also the API's ETag.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in queue_key(queue_id).bytes() {
-        hash ^= u64::from(byte);
+    for byte in bytes {
+        hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % u64::from(SHARDS)) as u32
+    hash
 }
 
 pub fn shard_sk(shard: u32) -> String {
@@ -124,6 +136,10 @@ mod tests {
         assert_eq!(queue_key(arn), "0d6b-42");
         assert_eq!(shard_of(arn), shard_of("0d6b-42"));
         assert_eq!(queue_key("email-customer-care"), "email-customer-care");
+        assert!(
+            names_queue(arn, "0d6b-42") && names_queue("0d6b-42", arn) && names_queue(arn, arn)
+        );
+        assert!(!names_queue("0d6b-43", arn) && !names_queue("email", "sms"));
     }
 
     #[test]
