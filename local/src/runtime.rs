@@ -76,6 +76,8 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            // As the template's LoggingConfig sets them in AWS.
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", binary.display())))?;

@@ -30,7 +30,7 @@ fn cycle_cpu(c: &mut Criterion) {
     for n in [1_000usize, 10_000] {
         let body = symbee_body(n);
         let snap = snapshot(&body);
-        let tenant = queue_stats::config::Tenant {
+        let tenant = queue_stats::sink::Tenant {
             company_code: "abc-gadgets".into(),
             environment: "prod".into(),
         };

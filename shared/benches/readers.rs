@@ -8,8 +8,9 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use queue_stats::api::{HttpRequest, response::json_ok};
 use queue_stats::model::Snapshot;
+use queue_stats::model::queue_key;
 use queue_stats::source::symbee::wire::parse_response;
-use queue_stats::store::layout::{decode_body, encode_body, partition, queue_key, shard_of};
+use queue_stats::store::layout::{decode_body, encode_body, partition, shard_of};
 use std::hint::black_box;
 
 fn readers(c: &mut Criterion) {

@@ -14,8 +14,9 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// An SDK error with its chain of causes on one line, for logs and error
-/// messages. Never used on errors that could carry a secret value.
-pub fn describe_sdk_error(err: &(dyn Error + 'static)) -> String {
+/// An error with its chain of causes on one line, for logs and error
+/// messages (an SDK error's own Display is one terse word). Never used on
+/// errors that could carry a secret value.
+pub fn describe_error(err: &(dyn Error + 'static)) -> String {
     DisplayErrorContext(err).to_string()
 }

@@ -6,10 +6,10 @@
 //! `status=not_found`, a store failure is `status=unavailable`. Connect
 //! waits at most 8 seconds; every read here is bounded far inside that.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::ReaderConfig;
@@ -37,7 +37,59 @@ pub const ATTRIBUTES: [&str; 14] = [
 /// Longest queue id we look up (an ARN is about 130 bytes).
 const MAX_QUEUE_ID_BYTES: usize = 512;
 
-pub type Attributes = BTreeMap<String, String>;
+/// What a flow branches on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    #[default]
+    NotFound,
+    Stale,
+    Unavailable,
+}
+
+/// The answer: the attribute contract as a type. Connect wants a flat map
+/// of strings, so every field serializes as one; a figure the source does
+/// not have is an empty string, never a made-up 0.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attributes {
+    #[serde(serialize_with = "as_text")]
+    pub found: bool,
+    pub queue_id: String,
+    pub queue_name: String,
+    pub open_closed_state: String,
+    #[serde(serialize_with = "count_text")]
+    pub items_in_queue: Option<u64>,
+    #[serde(serialize_with = "count_text")]
+    pub oldest_item: Option<u64>,
+    #[serde(serialize_with = "count_text")]
+    pub agents_available: Option<u64>,
+    #[serde(serialize_with = "count_text")]
+    pub agents_staffed: Option<u64>,
+    #[serde(serialize_with = "count_text")]
+    pub agents_working: Option<u64>,
+    #[serde(serialize_with = "count_text")]
+    pub agents_in_wrap: Option<u64>,
+    /// RFC 3339, empty when nothing was found.
+    pub observed_at: String,
+    #[serde(serialize_with = "count_text")]
+    pub age_seconds: Option<u64>,
+    #[serde(serialize_with = "as_text")]
+    pub stale: bool,
+    pub status: Status,
+}
+
+fn as_text<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if *value { "true" } else { "false" })
+}
+
+fn count_text<S: serde::Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_str(""),
+    }
+}
 
 pub struct ContactFlowLookup {
     reader: Arc<dyn SnapshotReader>,
@@ -61,43 +113,21 @@ pub fn requested_queue(event: &Value) -> Option<String> {
     .map(str::to_owned)
 }
 
-fn count(value: Option<u64>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
 impl ContactFlowLookup {
     pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
         Self { reader, config }
     }
 
     pub async fn answer(&self, event: &Value) -> Attributes {
-        let mut attributes: Attributes = ATTRIBUTES
-            .iter()
-            .map(|k| (k.to_string(), String::new()))
-            .collect();
-        let mut set = |key: &str, value: String| {
-            attributes.insert(key.to_owned(), value);
-        };
-        set("found", "false".into());
-        set("stale", "false".into());
-
+        let mut answer = Attributes::default();
         let Some(queue_id) = requested_queue(event) else {
-            set("status", "not_found".into());
-            return attributes;
+            return answer;
         };
         let valid = queue_id.len() <= MAX_QUEUE_ID_BYTES && !queue_id.chars().any(char::is_control);
-        set(
-            "queueId",
-            if valid {
-                queue_id.clone()
-            } else {
-                String::new()
-            },
-        );
         if !valid {
-            set("status", "not_found".into());
-            return attributes;
+            return answer;
         }
+        answer.queue_id = queue_id.clone();
 
         let latest = match tokio::time::timeout(
             self.config.read_timeout,
@@ -107,44 +137,45 @@ impl ContactFlowLookup {
         {
             Ok(Ok(latest)) => latest,
             Ok(Err(error)) => {
-                tracing::error!(code = error.code(), error = %error, "contact-flow lookup could not read the store");
-                set("status", "unavailable".into());
-                return attributes;
+                tracing::error!(code = error.code(), transient = error.is_transient(), error = %crate::aws::describe_error(&error), "contact-flow lookup could not read the store");
+                answer.status = Status::Unavailable;
+                return answer;
             }
             Err(_) => {
                 tracing::error!(
                     timeout_ms = self.config.read_timeout.as_millis() as u64,
                     "contact-flow lookup timed out"
                 );
-                set("status", "unavailable".into());
-                return attributes;
+                answer.status = Status::Unavailable;
+                return answer;
             }
         };
         let Some(latest) = latest else {
-            set("status", "not_found".into());
-            return attributes;
+            return answer;
         };
 
         let queue = &latest.queue;
         // Carried-over figures are as old as their own observation.
         let observed_at = queue.as_of.unwrap_or(latest.observed_at);
-        let age = (Utc::now() - observed_at).num_seconds().max(0);
-        let stale = queue.stale || age > self.config.stale_after.as_secs() as i64;
-        set("found", "true".into());
-        set("queueId", queue.queue_id.clone());
-        set("queueName", queue.queue_name.clone());
-        set("openClosedState", queue.open_closed_state.to_string());
-        set("itemsInQueue", count(queue.counters.items_in_queue));
-        set("oldestItem", count(queue.counters.oldest_item));
-        set("agentsAvailable", count(queue.counters.agents_available));
-        set("agentsStaffed", count(queue.counters.agents_staffed));
-        set("agentsWorking", count(queue.counters.agents_working));
-        set("agentsInWrap", count(queue.counters.agents_in_wrap));
-        set("observedAt", format_rfc3339(&observed_at));
-        set("ageSeconds", age.to_string());
-        set("stale", stale.to_string());
-        set("status", if stale { "stale" } else { "ok" }.into());
-        attributes
+        let age = (Utc::now() - observed_at).num_seconds().max(0) as u64;
+        let stale = queue.stale || age > self.config.stale_after.as_secs();
+        let counters = &queue.counters;
+        Attributes {
+            found: true,
+            queue_id: queue.queue_id.clone(),
+            queue_name: queue.queue_name.clone(),
+            open_closed_state: queue.open_closed_state.to_string(),
+            items_in_queue: counters.items_in_queue,
+            oldest_item: counters.oldest_item,
+            agents_available: counters.agents_available,
+            agents_staffed: counters.agents_staffed,
+            agents_working: counters.agents_working,
+            agents_in_wrap: counters.agents_in_wrap,
+            observed_at: format_rfc3339(&observed_at),
+            age_seconds: Some(age),
+            stale,
+            status: if stale { Status::Stale } else { Status::Ok },
+        }
     }
 }
 
@@ -180,5 +211,30 @@ mod tests {
         ] {
             assert_eq!(requested_queue(&event), None);
         }
+    }
+
+    #[test]
+    fn the_answer_serializes_to_exactly_the_contracts_strings() {
+        let value = serde_json::to_value(Attributes::default()).unwrap();
+        let map = value.as_object().unwrap();
+        let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        let mut expected = ATTRIBUTES.to_vec();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+        assert!(map.values().all(Value::is_string));
+        assert_eq!(map["found"], "false");
+        assert_eq!(map["itemsInQueue"], "");
+        assert_eq!(map["status"], "not_found");
+        let found = Attributes {
+            found: true,
+            items_in_queue: Some(27),
+            status: Status::Stale,
+            ..Attributes::default()
+        };
+        let value = serde_json::to_value(found).unwrap();
+        assert_eq!(value["found"], "true");
+        assert_eq!(value["itemsInQueue"], "27");
+        assert_eq!(value["status"], "stale");
     }
 }

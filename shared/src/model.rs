@@ -323,6 +323,35 @@ pub mod rfc3339_opt {
     }
 }
 
+// ---- Queue identity ----
+
+/// The part of a queue id that names it regardless of spelling: the queue
+/// uuid of a Connect queue ARN, or the id itself. A bare Connect queue id
+/// and its ARN therefore land in the same shard and match each other.
+pub fn queue_key(queue_id: &str) -> &str {
+    match queue_id.rfind("/queue/") {
+        Some(at) if queue_id.starts_with("arn:") => &queue_id[at + "/queue/".len()..],
+        _ => queue_id,
+    }
+}
+
+/// Whether `requested` names the queue `queue_id`: the same id, or a queue
+/// ARN and its bare Connect queue id either way round.
+pub fn names_queue(requested: &str, queue_id: &str) -> bool {
+    requested == queue_id || queue_key(requested) == queue_key(queue_id)
+}
+
+/// 64-bit FNV-1a: tiny, fast and the same on every build and platform
+/// (std's hasher is randomly seeded). Also the API's ETag.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,5 +389,25 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(format_rfc3339(&at), "2026-11-21T23:02:03.456Z");
+    }
+
+    #[test]
+    fn an_arn_and_its_bare_id_are_one_queue() {
+        let arn = "arn:aws:connect:us-east-1:123456789012:instance/abc/queue/0d6b-42";
+        assert_eq!(queue_key(arn), "0d6b-42");
+        assert_eq!(queue_key("email-customer-care"), "email-customer-care");
+        assert!(
+            names_queue(arn, "0d6b-42") && names_queue("0d6b-42", arn) && names_queue(arn, arn)
+        );
+        assert!(!names_queue("0d6b-43", arn) && !names_queue("email", "sms"));
+    }
+
+    #[test]
+    fn fnv1a_gives_the_published_answers() {
+        // Test vectors from the FNV reference (draft-eastlake-fnv): stored
+        // shard keys and ETags depend on them.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
     }
 }

@@ -8,11 +8,13 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
 use tokio::sync::Mutex;
+// Tokio's clock, so tests can pause and advance time to prove the expiry.
+use tokio::time::Instant;
 
 /// A secret string that refuses to be logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,7 +96,7 @@ impl SecretSource for SecretsManagerSource {
                 let message = match (err.code(), err.message()) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
                     (Some(code), None) => code.to_owned(),
-                    _ => crate::aws::describe_sdk_error(&err),
+                    _ => crate::aws::describe_error(&err),
                 };
                 SecretError::Service {
                     secret_id: secret_id.to_owned(),
@@ -193,5 +195,46 @@ mod tests {
         }
         let cached = CachedSecret::new(Arc::new(Never), "id", Duration::from_secs(86_400));
         assert_eq!(cached.ttl, CachedSecret::MAX_TTL);
+    }
+
+    /// Counts reads and hands out a new value each time.
+    struct Versions(AtomicU64);
+
+    #[async_trait]
+    impl SecretSource for Versions {
+        async fn secret_string(&self, _: &str) -> Result<SecretValue, SecretError> {
+            let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+            Ok(SecretValue::new(format!("v{n}")))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_is_reused_until_its_ttl_runs_out() {
+        let cached = CachedSecret::new(
+            Arc::new(Versions(AtomicU64::new(0))),
+            "id",
+            Duration::from_secs(900),
+        );
+        assert_eq!(cached.get().await.unwrap().expose(), "v1");
+        tokio::time::advance(Duration::from_secs(899)).await;
+        assert_eq!(cached.get().await.unwrap().expose(), "v1");
+        assert_eq!(cached.fetch_count(), 1);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(cached.get().await.unwrap().expose(), "v2");
+        assert_eq!(cached.fetch_count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_of_a_value_already_replaced_costs_nothing() {
+        let cached = CachedSecret::new(
+            Arc::new(Versions(AtomicU64::new(0))),
+            "id",
+            Duration::from_secs(900),
+        );
+        let first = cached.get().await.unwrap();
+        assert_eq!(cached.refresh(&first).await.unwrap().expose(), "v2");
+        // A second caller that saw v1 rejected gets v2 without a read.
+        assert_eq!(cached.refresh(&first).await.unwrap().expose(), "v2");
+        assert_eq!(cached.fetch_count(), 2);
     }
 }

@@ -1,4 +1,7 @@
 //! Builds each function's dependencies from configuration, once per cold start.
+//!
+//! The binaries call the `*_from_env` functions; tests call the `build_*`
+//! functions with settings of their own, so both run the same assembly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,70 +9,66 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::api::Api;
-use crate::config::{ConfigError, FromSettings, PollerConfig, ReaderConfig};
+use crate::config::{ConfigError, FromSettings, PipelineConfig, ReaderConfig, Settings};
 use crate::contact_flow::ContactFlowLookup;
 use crate::poller::{Pacing, Poller};
-use crate::secrets::{CachedSecret, SecretsManagerSource};
 use crate::sink::kinesis::KinesisSink;
-use crate::source::QueueSource;
-use crate::source::connect::ConnectSource;
-use crate::source::symbee::SymbeeSource;
+use crate::source::registry::SourcesConfig;
+use crate::source::{BuildError, SourceDeps};
 use crate::store::SnapshotReader;
 use crate::store::dynamodb::DynamoSnapshotStore;
-
-/// How long the Symbee key is trusted before it is read again.
-const API_KEY_TTL: Duration = Duration::from_secs(15 * 60);
+use crate::telemetry::CycleTelemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WiringError {
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
-    #[error("could not build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("could not build a source: {0}")]
+    Build(#[from] BuildError),
 }
 
-/// Everything the poller needs, built from validated configuration.
-pub fn build_poller(config: &PollerConfig, sdk: &SdkConfig) -> Result<Poller, WiringError> {
-    let mut sources: Vec<Arc<dyn QueueSource>> = Vec::new();
-    let mut source_timeout = Duration::from_secs(1);
-    if let Some(symbee) = &config.symbee {
-        let secrets = SecretsManagerSource::in_region(sdk, &symbee.secrets_region);
-        let key = CachedSecret::new(Arc::new(secrets), &symbee.api_key_secret_id, API_KEY_TTL);
-        // A rotation costs up to two requests and a secret fetch.
-        source_timeout = source_timeout.max(symbee.timeout * 2 + Duration::from_secs(1));
-        let drop_amazon = config.connect.is_some();
-        sources.push(Arc::new(SymbeeSource::new(
-            symbee.clone(),
-            Arc::new(key),
-            drop_amazon,
-        )?));
+/// Everything the poller needs: its sources' settings and the pipeline's.
+#[derive(Debug)]
+pub struct PollerConfig {
+    pub sources: SourcesConfig,
+    pub pipeline: PipelineConfig,
+}
+
+impl FromSettings for PollerConfig {
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            sources: SourcesConfig::from_settings(settings)?,
+            pipeline: PipelineConfig::from_settings(settings)?,
+        })
     }
-    if let Some(connect) = &config.connect {
-        source_timeout = source_timeout.max(connect.timeout);
-        let client = aws_sdk_connect::Client::from_conf(ConnectSource::client_config(sdk));
-        sources.push(Arc::new(ConnectSource::new(client, connect.clone())));
-    }
+}
+
+/// The poller, built from validated configuration: every enabled source
+/// from the registry, the DynamoDB store and the Kinesis sink.
+pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, WiringError> {
+    let pipeline = &config.pipeline;
+    let sources = config.sources.build(deps)?;
     let store = Arc::new(DynamoSnapshotStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        &config.table,
-        Duration::from_secs(config.history_retention_hours * 3600),
+        aws_sdk_dynamodb::Client::new(&deps.sdk),
+        &pipeline.table,
+        Duration::from_secs(pipeline.history_retention_hours * 3600),
     ));
     let sink = Arc::new(KinesisSink::new(
-        aws_sdk_kinesis::Client::new(sdk),
-        config.stream.clone(),
-        config.write_timeout,
+        aws_sdk_kinesis::Client::new(&deps.sdk),
+        pipeline.stream.clone(),
+        pipeline.write_timeout,
     ));
     Ok(Poller::new(
         sources,
         store.clone(),
         store,
         sink,
-        config.symbee.as_ref().map(|s| s.tenant.clone()),
+        config.sources.tenant(),
         Pacing {
-            poll_interval: config.poll_interval,
-            source_timeout,
-            write_timeout: config.write_timeout,
-            safety_margin: config.safety_margin,
+            poll_interval: pipeline.poll_interval,
+            source_timeout: config.sources.cycle_budget(),
+            write_timeout: pipeline.write_timeout,
+            safety_margin: pipeline.safety_margin,
         },
     ))
 }
@@ -78,7 +77,7 @@ pub fn build_poller(config: &PollerConfig, sdk: &SdkConfig) -> Result<Poller, Wi
 pub async fn poller_from_env() -> Result<Poller, WiringError> {
     let config = PollerConfig::from_env()?;
     let sdk = crate::aws::load_sdk_config().await;
-    build_poller(&config, &sdk)
+    Ok(build_poller(&config, &SourceDeps::aws(&sdk))?.with_telemetry(CycleTelemetry::from_env()))
 }
 
 /// A DynamoDB reader whose every call is bounded (attempts and the whole

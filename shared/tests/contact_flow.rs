@@ -34,10 +34,16 @@ fn event_for(queue_id: Option<&str>) -> Value {
     event
 }
 
-async fn invoke(lookup: &ContactFlowLookup, event: Value) -> Attributes {
-    let attributes = handle(LambdaEvent::new(event, Context::default()), lookup)
+async fn invoke(
+    lookup: &ContactFlowLookup,
+    event: Value,
+) -> std::collections::BTreeMap<String, String> {
+    let answer: Attributes = handle(LambdaEvent::new(event, Context::default()), lookup)
         .await
         .unwrap();
+    // What Lambda sends back to Connect: the answer as JSON.
+    let attributes: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(serde_json::to_value(answer).unwrap()).unwrap();
     // Every attribute, always, so a flow can reference any of them.
     let keys: Vec<&str> = attributes.keys().map(String::as_str).collect();
     let mut expected = ATTRIBUTES.to_vec();

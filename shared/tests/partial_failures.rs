@@ -19,10 +19,10 @@ use aws_sdk_kinesis::types::error::ResourceNotFoundException;
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use chrono::Utc;
 use queue_stats::backoff::Backoff;
-use queue_stats::config::StreamRef;
 use queue_stats::model::{
     DeliveryProvider, OpenClosedState, QueueStats, Snapshot, SourceName, TaskType,
 };
+use queue_stats::sink::StreamRef;
 use queue_stats::sink::kinesis::KinesisSink;
 use queue_stats::sink::record::records_for;
 use queue_stats::sink::{PreparedRecord, RecordSink};

@@ -40,7 +40,7 @@ async fn given_a_scheduled_event_then_cycles_run_every_interval_until_the_deadli
     // GIVEN a poller built from its environment, and 3.5 s left in the invocation
     let harness = Harness::new().await;
     harness.standin.set_queues(symbee_queues(5)).await;
-    let poller = build_poller(&harness.config(FAST), &harness.sdk).unwrap();
+    let poller = build_poller(&harness.config(FAST), &harness.deps().0).unwrap();
 
     // WHEN the schedule fires
     let summary = handle(scheduled_event(Duration::from_millis(3_500)), &poller)
@@ -58,11 +58,7 @@ async fn given_a_scheduled_event_then_cycles_run_every_interval_until_the_deadli
 #[tokio::test]
 async fn given_an_interval_longer_than_the_invocation_then_one_cycle_runs() {
     let harness = Harness::new().await;
-    let poller = build_poller(
-        &harness.config(&[("POLL_INTERVAL_SECONDS", "900")]),
-        &harness.sdk,
-    )
-    .unwrap();
+    let (poller, _) = harness.poller(&[("POLL_INTERVAL_SECONDS", "900")]);
 
     let summary = handle(scheduled_event(Duration::from_secs(60)), &poller)
         .await
@@ -78,11 +74,7 @@ async fn given_a_failing_source_then_the_invocation_still_succeeds() {
         .standin
         .inject([Fault::Status { status: 500 }])
         .await;
-    let poller = build_poller(
-        &harness.config(&[("POLL_INTERVAL_SECONDS", "900")]),
-        &harness.sdk,
-    )
-    .unwrap();
+    let (poller, _) = harness.poller(&[("POLL_INTERVAL_SECONDS", "900")]);
 
     let summary = handle(scheduled_event(Duration::from_secs(30)), &poller)
         .await
@@ -103,7 +95,7 @@ async fn given_nothing_can_be_written_then_the_invocation_fails() {
         ("SNAPSHOT_TABLE", "no-such-table"),
         ("SNAPSHOT_STREAM", "no-such-stream"),
     ]);
-    let poller = build_poller(&config, &harness.sdk).unwrap();
+    let poller = build_poller(&config, &harness.deps().0).unwrap();
 
     let err = handle(scheduled_event(Duration::from_secs(30)), &poller)
         .await
@@ -153,7 +145,7 @@ async fn the_api_key_never_reaches_a_log_even_at_trace_level() {
     // GIVEN rotation, rejection and failure: every path that handles the key
     let harness = Harness::new().await;
     harness.standin.set_queues(symbee_queues(2)).await;
-    let poller = build_poller(&harness.config(&[]), &harness.sdk).unwrap();
+    let poller = build_poller(&harness.config(&[]), &harness.deps().0).unwrap();
     poller.run_cycle().await;
     harness.rotate_key("rotated-key-v2-ZXCVBNM").await;
     poller.run_cycle().await;

@@ -172,7 +172,7 @@ async fn an_empty_table_has_no_snapshot() {
 }
 
 #[tokio::test]
-async fn a_missing_table_is_an_unavailable_store_not_a_panic() {
+async fn a_missing_table_is_a_misconfigured_store_not_a_panic() {
     let sdk = sdk_config().await;
     let store = queue_stats::store::dynamodb::DynamoSnapshotStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
@@ -183,9 +183,14 @@ async fn a_missing_table_is_an_unavailable_store_not_a_panic() {
         .put_snapshot(&snapshot("x", 0, vec![queue("a", 1)]))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "STORE_UNAVAILABLE");
+    assert_eq!(err.code(), "STORE_MISCONFIGURED");
+    assert!(!err.is_transient());
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the SDK error is kept"
+    );
     assert_eq!(
         store.latest_snapshot().await.unwrap_err().code(),
-        "STORE_UNAVAILABLE"
+        "STORE_MISCONFIGURED"
     );
 }

@@ -29,7 +29,7 @@ struct SymbeeWorld(Harness);
 impl ContractWorld for SymbeeWorld {
     async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource> {
         self.0.standin.set_queues(symbee_queues(n)).await;
-        Arc::new(self.0.symbee_source(false))
+        Arc::new(self.0.symbee_source())
     }
     async fn break_upstream(&self) {
         self.0

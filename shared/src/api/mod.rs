@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::ReaderConfig;
+use crate::model::names_queue;
 use crate::model::{QueueStats, Snapshot, SourceStatus, format_rfc3339};
-use crate::store::layout::names_queue;
 use crate::store::{SnapshotReader, StoreError};
 use request::{Params, Route, params, route, single};
 
@@ -90,13 +90,23 @@ impl ApiError {
         }
     }
 
+    /// A transient store failure invites a retry; a misconfigured store
+    /// does not, since nothing changes until an operator acts.
     fn store(error: &StoreError) -> Self {
-        Self::new(
-            503,
-            error.code(),
-            "the snapshot store is unavailable; try again shortly",
-        )
-        .with_header("retry-after", "1")
+        if error.is_transient() {
+            Self::new(
+                503,
+                error.code(),
+                "the snapshot store is unavailable; try again shortly",
+            )
+            .with_header("retry-after", "1")
+        } else {
+            Self::new(
+                503,
+                error.code(),
+                "the snapshot store cannot be used as configured; an operator must fix it",
+            )
+        }
     }
 
     fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -193,8 +203,8 @@ impl Api {
         match tokio::time::timeout(self.config.read_timeout, future).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(ApiError::store(&error)),
-            Err(_) => Err(ApiError::store(&StoreError::Unavailable(
-                "read timed out".into(),
+            Err(_) => Err(ApiError::store(&StoreError::timed_out(
+                self.config.read_timeout,
             ))),
         }
     }

@@ -14,7 +14,7 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// A strong ETag of the body: FNV-1a 64 is plenty to tell snapshots apart
 /// and costs nothing next to serialization.
 pub fn etag(body: &[u8]) -> String {
-    format!("\"{:016x}\"", crate::store::layout::fnv1a(body))
+    format!("\"{:016x}\"", crate::model::fnv1a(body))
 }
 
 /// Whether an `If-None-Match` value names `tag` (or is `*`). Weak

@@ -16,9 +16,9 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use tokio::time::Instant;
 
 use super::{FailedRecord, PreparedRecord, PublishReport, RecordSink};
-use crate::aws::describe_sdk_error;
+use crate::aws::describe_error;
 use crate::backoff::Backoff;
-use crate::config::StreamRef;
+use crate::sink::StreamRef;
 
 /// PutRecords accepts at most 500 records per call...
 pub const MAX_RECORDS_PER_CALL: usize = 500;
@@ -99,7 +99,7 @@ impl KinesisSink {
                     // deems transient): every pending entry keeps its place.
                     use aws_sdk_kinesis::error::ProvideErrorMetadata;
                     let code = err.code().unwrap_or("PutRecordsFailed").to_owned();
-                    let message = describe_sdk_error(&err);
+                    let message = describe_error(&err);
                     for &index in &pending {
                         last_errors[index] = (code.clone(), message.clone());
                     }

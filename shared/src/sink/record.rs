@@ -4,8 +4,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::config::Tenant;
 use crate::model::{QueueStats, Snapshot, SourceName, format_rfc3339};
+use crate::sink::Tenant;
 
 pub const EVENT_TYPE: &str = "QUEUE_STATS";
 pub const EVENT_VERSION: u32 = 1;
@@ -62,10 +62,7 @@ fn partition_key(queue_id: &str) -> String {
 }
 
 /// One record per queue of the snapshot.
-pub fn records_for(
-    snapshot: &Snapshot,
-    tenant: Option<&crate::config::Tenant>,
-) -> Vec<PreparedRecord> {
+pub fn records_for(snapshot: &Snapshot, tenant: Option<&Tenant>) -> Vec<PreparedRecord> {
     let event_timestamp = format_rfc3339(&snapshot.observed_at);
     snapshot
         .queues

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
@@ -22,9 +23,9 @@ use super::{
     HistoryPoint, LatestQueue, PutOutcome, SnapshotReader, SnapshotSummary, SnapshotWriter,
     StoreError,
 };
-use crate::aws::describe_sdk_error;
+use crate::aws::describe_error;
 use crate::backoff::Backoff;
-use crate::model::{Snapshot, SourceStatus};
+use crate::model::{Snapshot, SourceStatus, names_queue};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -83,7 +84,7 @@ impl DynamoSnapshotStore {
             .expression_attribute_values(":t", n(observed_ms))
             .expression_attribute_values(":id", s(snapshot.snapshot_id.clone()))
             .build()
-            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+            .map_err(|err| unavailable(err.to_string(), err))?;
         let mut items = vec![TransactWriteItem::builder().put(head_put).build()];
         for (shard, EncodedShard { body, .. }) in bodies.iter().enumerate() {
             let mut item = common_attrs(LATEST_PK, &shard_sk(shard as u32), snapshot);
@@ -92,7 +93,7 @@ impl DynamoSnapshotStore {
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .build()
-                .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+                .map_err(|err| unavailable(err.to_string(), err))?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(items)
@@ -124,7 +125,7 @@ impl DynamoSnapshotStore {
                         return Ok(PutOutcome::Superseded);
                     }
                 }
-                Err(StoreError::Unavailable(describe_sdk_error(&err)))
+                Err(sdk_failure(err))
             }
         }
     }
@@ -178,7 +179,7 @@ impl DynamoSnapshotStore {
                 .request_items(&self.table, pending.clone())
                 .send()
                 .await
-                .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+                .map_err(sdk_failure)?;
             pending = unprocessed_requests(output.unprocessed_items(), &self.table);
             if pending.is_empty() {
                 return Ok(());
@@ -222,7 +223,7 @@ impl DynamoSnapshotStore {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))
+            .map_err(sdk_failure)
     }
 
     /// Creates a table with this layout (pk/sk strings, on-demand, TTL on
@@ -232,8 +233,9 @@ impl DynamoSnapshotStore {
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
             TimeToLiveSpecification,
         };
-        let fail = |err: &(dyn std::error::Error + 'static)| {
-            StoreError::Unavailable(describe_sdk_error(err))
+        let fail = |err: &(dyn std::error::Error + 'static)| StoreError::Unavailable {
+            detail: describe_error(err),
+            source: None,
         };
         let attr = |n: &str| {
             AttributeDefinition::builder()
@@ -432,7 +434,7 @@ impl SnapshotReader for DynamoSnapshotStore {
             .key(ATTR_SK, s(HEAD_SK))
             .send()
             .await
-            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+            .map_err(sdk_failure)?;
         output.item().map(summary_of).transpose()
     }
 
@@ -445,7 +447,7 @@ impl SnapshotReader for DynamoSnapshotStore {
             .key(ATTR_SK, s(shard_sk(shard_of(queue_id))))
             .send()
             .await
-            .map_err(|err| StoreError::Unavailable(describe_sdk_error(&err)))?;
+            .map_err(sdk_failure)?;
         let Some(item) = output.item() else {
             return Ok(None);
         };
@@ -495,5 +497,38 @@ impl SnapshotReader for DynamoSnapshotStore {
             }
         }
         Ok(points)
+    }
+}
+fn unavailable(detail: String, cause: impl Into<crate::source::BoxError>) -> StoreError {
+    StoreError::Unavailable {
+        detail,
+        source: Some(cause.into()),
+    }
+}
+
+/// An SDK failure, told apart by whether retrying can fix it: a missing
+/// table or a denied call needs an operator, everything else may pass.
+fn sdk_failure<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = describe_error(&err);
+    let permanent = matches!(
+        err.code(),
+        Some(
+            "ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "MissingAuthenticationTokenException"
+        )
+    );
+    if permanent {
+        StoreError::Misconfigured {
+            detail,
+            source: Some(Box::new(err)),
+        }
+    } else {
+        unavailable(detail, err)
     }
 }

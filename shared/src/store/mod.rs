@@ -13,10 +13,25 @@ use thiserror::Error;
 
 use crate::model::{QueueStats, Snapshot, SourceStatus};
 
+/// Why the store could not serve or keep a snapshot. The SDK's error, when
+/// there is one, is kept as the `source()`.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("the snapshot store is unavailable: {0}")]
-    Unavailable(String),
+    /// A failure that may pass: throttling, a timeout, a 5xx, the network.
+    #[error("the snapshot store is unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        #[source]
+        source: Option<crate::source::BoxError>,
+    },
+    /// A failure no retry fixes: the table does not exist, or this function
+    /// may not use it. An operator must act.
+    #[error("the snapshot store is misconfigured: {detail}")]
+    Misconfigured {
+        detail: String,
+        #[source]
+        source: Option<crate::source::BoxError>,
+    },
     #[error("the snapshot store holds data this build cannot read: {0}")]
     Corrupt(String),
     #[error("the snapshot does not fit the store: {0}")]
@@ -28,10 +43,24 @@ pub enum StoreError {
 impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unavailable(_) => "STORE_UNAVAILABLE",
+            Self::Unavailable { .. } => "STORE_UNAVAILABLE",
+            Self::Misconfigured { .. } => "STORE_MISCONFIGURED",
             Self::Corrupt(_) => "STORE_CORRUPT",
             Self::TooLarge(_) => "SNAPSHOT_TOO_LARGE",
             Self::Unprocessed { .. } => "HISTORY_UNPROCESSED",
+        }
+    }
+
+    /// Whether trying again later may succeed (no operator needed).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Self::Misconfigured { .. } | Self::Corrupt(_))
+    }
+
+    /// A store that did not answer within `timeout`.
+    pub fn timed_out(timeout: std::time::Duration) -> Self {
+        Self::Unavailable {
+            detail: format!("no answer within {} ms", timeout.as_millis()),
+            source: None,
         }
     }
 }

@@ -11,13 +11,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use queue_stats::config::{FromSettings, PollerConfig, StreamRef, SymbeeConfig};
+use queue_stats::config::{FromSettings, Settings};
+use queue_stats::model::SourceName;
 use queue_stats::poller::{Pacing, Poller};
-use queue_stats::secrets::{CachedSecret, SecretsManagerSource};
+use queue_stats::secrets::{
+    CachedSecret, SecretError, SecretSource, SecretValue, SecretsManagerSource,
+};
 use queue_stats::sink::kinesis::KinesisSink;
-use queue_stats::source::symbee::SymbeeSource;
+use queue_stats::sink::{StreamRef, Tenant as RecordTenant};
+use queue_stats::source::SourceDeps;
+use queue_stats::source::symbee::{SymbeeConfig, SymbeeSource};
 use queue_stats::store::dynamodb::DynamoSnapshotStore;
+use queue_stats::wiring::{PollerConfig, build_poller};
 use serde_json::Value;
 use standins::symbee::{ExpectedKey, SymbeeStandin, Tenant};
 
@@ -202,6 +209,14 @@ impl Harness {
         PollerConfig::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration")
     }
 
+    /// This world's Symbee settings, as the Symbee module reads them.
+    pub fn symbee_config(&self) -> SymbeeConfig {
+        let env = self.env(&[]);
+        SymbeeConfig::from_settings(&Settings::from_lookup(|k| env.get(k).cloned()))
+            .expect("valid Symbee settings")
+            .expect("Symbee is on")
+    }
+
     pub fn store(&self) -> DynamoSnapshotStore {
         DynamoSnapshotStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
@@ -210,33 +225,40 @@ impl Harness {
         )
     }
 
-    /// The real poller, assembled from the real parts, with the key cache
-    /// handed back so tests can count Secrets Manager reads.
-    pub fn poller(&self, extra: &[(&str, &str)]) -> (Poller, Arc<CachedSecret>) {
-        let config = self.config(extra);
-        let symbee: SymbeeConfig = config.symbee.clone().unwrap();
-        let key = self.api_key(&symbee);
-        let source = SymbeeSource::new(symbee.clone(), key.clone(), false).unwrap();
-        let store = Arc::new(self.store());
-        let sink = KinesisSink::new(
-            aws_sdk_kinesis::Client::new(&self.sdk),
-            StreamRef::Name(self.stream.clone()),
-            config.write_timeout,
-        );
-        let poller = Poller::new(
-            vec![Arc::new(source)],
-            store.clone(),
-            store,
-            Arc::new(sink),
-            Some(symbee.tenant.clone()),
-            Pacing {
-                poll_interval: config.poll_interval,
-                source_timeout: symbee.timeout * 2 + Duration::from_secs(1),
-                write_timeout: config.write_timeout,
-                safety_margin: config.safety_margin,
-            },
-        );
-        (poller, key)
+    /// What the poller's sources may use here: moto for AWS, with every
+    /// Secrets Manager read counted.
+    pub fn deps(&self) -> (SourceDeps, Arc<CountingSecrets>) {
+        let counter = Arc::new(CountingSecrets::default());
+        let sdk = self.sdk.clone();
+        let reads = counter.clone();
+        let deps = SourceDeps::aws(&self.sdk).with_secrets(move |region| {
+            Arc::new(CountingSecrets {
+                inner: Some(SecretsManagerSource::in_region(&sdk, region)),
+                reads: reads.reads.clone(),
+            }) as Arc<dyn SecretSource>
+        });
+        (deps, counter)
+    }
+
+    /// The real poller, built by the same wiring as the binary from this
+    /// world's settings, with a counter of the secret reads it makes.
+    pub fn poller(&self, extra: &[(&str, &str)]) -> (Poller, Arc<CountingSecrets>) {
+        let (deps, reads) = self.deps();
+        let poller = build_poller(&self.config(extra), &deps).expect("poller builds");
+        (poller, reads)
+    }
+
+    /// The real poller with Connect on too, its client pointed at `connect_sdk`.
+    pub fn poller_with_connect(&self, connect_sdk: &SdkConfig, extra: &[(&str, &str)]) -> Poller {
+        let mut settings = vec![
+            ("CONNECT_INSTANCE_ID", CONNECT_INSTANCE_ARN),
+            ("CONNECT_TIME_ZONE", zone_in_daytime()),
+            ("CONNECT_TIMEOUT_SECONDS", "30"),
+        ];
+        settings.extend_from_slice(extra);
+        let (deps, _) = self.deps();
+        let deps = deps.with_sdk_for(SourceName::Connect, connect_sdk.clone());
+        build_poller(&self.config(&settings), &deps).expect("poller builds")
     }
 
     pub async fn records(&self) -> Vec<(String, Value)> {
@@ -400,11 +422,15 @@ pub fn connect_source(
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     let config =
-        PollerConfig::from_lookup(|k| env.get(k).cloned()).expect("valid Connect settings");
+        queue_stats::source::connect::ConnectConfig::from_settings(&Settings::from_lookup(|k| {
+            env.get(k).cloned()
+        }))
+        .expect("valid Connect settings")
+        .expect("Connect is on");
     let client = aws_sdk_connect::Client::from_conf(
         queue_stats::source::connect::ConnectSource::client_config(sdk),
     );
-    queue_stats::source::connect::ConnectSource::new(client, config.connect.unwrap())
+    queue_stats::source::connect::ConnectSource::new(client, config)
 }
 
 impl Harness {
@@ -424,7 +450,7 @@ impl Harness {
                 StreamRef::Name(self.stream.clone()),
                 write_timeout,
             )),
-            Some(queue_stats::config::Tenant {
+            Some(RecordTenant {
                 company_code: COMPANY.into(),
                 environment: ENVIRONMENT.into(),
             }),
@@ -437,12 +463,11 @@ impl Harness {
         )
     }
 
-    /// The Symbee source of this world, dropping Amazon queues when
-    /// `connect_on`, as the poller's wiring does.
-    pub fn symbee_source(&self, connect_on: bool) -> SymbeeSource {
-        let symbee = self.config(&[]).symbee.unwrap();
+    /// The Symbee source of this world.
+    pub fn symbee_source(&self) -> SymbeeSource {
+        let symbee = self.symbee_config();
         let key = self.api_key(&symbee);
-        SymbeeSource::new(symbee, key, connect_on).unwrap()
+        SymbeeSource::new(symbee, key).unwrap()
     }
 
     /// The real key cache over Secrets Manager on moto.
@@ -455,5 +480,32 @@ impl Harness {
             &symbee.api_key_secret_id,
             Duration::from_secs(900),
         ))
+    }
+}
+
+/// A secret source that counts its reads, over Secrets Manager on moto.
+#[derive(Default)]
+pub struct CountingSecrets {
+    inner: Option<SecretsManagerSource>,
+    reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingSecrets {
+    /// Reads made by every source sharing this counter.
+    pub fn fetch_count(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl SecretSource for CountingSecrets {
+    async fn secret_string(&self, secret_id: &str) -> Result<SecretValue, SecretError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .as_ref()
+            .expect("a counter over a real source")
+            .secret_string(secret_id)
+            .await
     }
 }

@@ -5,29 +5,32 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_connect::types::{CurrentMetricResult, HistoricalMetricResult};
+use aws_sdk_connect::types::{
+    Channel, CurrentMetricName, CurrentMetricResult, HistoricalMetricName, HistoricalMetricResult,
+    Unit,
+};
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 
 use crate::model::{Counters, Intraday};
 
 /// Every current metric we ask for, with the unit Connect wants for it.
-pub const CURRENT_METRICS: [(&str, &str); 12] = [
-    ("AGENTS_ONLINE", "COUNT"),
-    ("AGENTS_AVAILABLE", "COUNT"),
-    ("AGENTS_ON_CONTACT", "COUNT"),
-    ("AGENTS_STAFFED", "COUNT"),
-    ("AGENTS_AFTER_CONTACT_WORK", "COUNT"),
-    ("AGENTS_NON_PRODUCTIVE", "COUNT"),
-    ("AGENTS_ERROR", "COUNT"),
-    ("CONTACTS_IN_QUEUE", "COUNT"),
-    ("OLDEST_CONTACT_AGE", "SECONDS"),
-    ("CONTACTS_SCHEDULED", "COUNT"),
-    ("SLOTS_ACTIVE", "COUNT"),
-    ("SLOTS_AVAILABLE", "COUNT"),
+pub const CURRENT_METRICS: [(CurrentMetricName, Unit); 12] = [
+    (CurrentMetricName::AgentsOnline, Unit::Count),
+    (CurrentMetricName::AgentsAvailable, Unit::Count),
+    (CurrentMetricName::AgentsOnContact, Unit::Count),
+    (CurrentMetricName::AgentsStaffed, Unit::Count),
+    (CurrentMetricName::AgentsAfterContactWork, Unit::Count),
+    (CurrentMetricName::AgentsNonProductive, Unit::Count),
+    (CurrentMetricName::AgentsError, Unit::Count),
+    (CurrentMetricName::ContactsInQueue, Unit::Count),
+    (CurrentMetricName::OldestContactAge, Unit::Seconds),
+    (CurrentMetricName::ContactsScheduled, Unit::Count),
+    (CurrentMetricName::SlotsActive, Unit::Count),
+    (CurrentMetricName::SlotsAvailable, Unit::Count),
 ];
 
 /// The channels of the per-channel breakdown.
-pub const CHANNELS: [&str; 3] = ["VOICE", "CHAT", "TASK"];
+pub const CHANNELS: [Channel; 3] = [Channel::Voice, Channel::Chat, Channel::Task];
 
 /// What one current-metrics row says about a queue (or one channel of it).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -98,19 +101,22 @@ pub fn current_row(
         };
         let Some(name) = metric.name() else { continue };
         let c = &mut figures.counters;
-        match name.as_str() {
-            "AGENTS_ONLINE" => figures.agents_online = Some(whole(value)),
-            "AGENTS_AVAILABLE" => c.agents_available = Some(whole(value)),
-            "AGENTS_ON_CONTACT" => c.agents_working = Some(whole(value)),
-            "AGENTS_STAFFED" => c.agents_staffed = Some(whole(value)),
-            "AGENTS_AFTER_CONTACT_WORK" => c.agents_in_wrap = Some(whole(value)),
-            "AGENTS_NON_PRODUCTIVE" => c.agents_unavailable = Some(whole(value)),
-            "AGENTS_ERROR" => c.agents_in_error = Some(whole(value)),
-            "CONTACTS_IN_QUEUE" => c.items_in_queue = Some(whole(value)),
-            "OLDEST_CONTACT_AGE" => c.oldest_item = Some(age_seconds(value, grouped)),
-            "CONTACTS_SCHEDULED" => c.items_scheduled = Some(whole(value)),
-            "SLOTS_ACTIVE" => figures.slots_active = Some(whole(value)),
-            "SLOTS_AVAILABLE" => figures.slots_available = Some(whole(value)),
+        match name {
+            CurrentMetricName::AgentsOnline => figures.agents_online = Some(whole(value)),
+            CurrentMetricName::AgentsAvailable => c.agents_available = Some(whole(value)),
+            CurrentMetricName::AgentsOnContact => c.agents_working = Some(whole(value)),
+            CurrentMetricName::AgentsStaffed => c.agents_staffed = Some(whole(value)),
+            CurrentMetricName::AgentsAfterContactWork => c.agents_in_wrap = Some(whole(value)),
+            CurrentMetricName::AgentsNonProductive => c.agents_unavailable = Some(whole(value)),
+            CurrentMetricName::AgentsError => c.agents_in_error = Some(whole(value)),
+            CurrentMetricName::ContactsInQueue => c.items_in_queue = Some(whole(value)),
+            CurrentMetricName::OldestContactAge => {
+                c.oldest_item = Some(age_seconds(value, grouped))
+            }
+            CurrentMetricName::ContactsScheduled => c.items_scheduled = Some(whole(value)),
+            CurrentMetricName::SlotsActive => figures.slots_active = Some(whole(value)),
+            CurrentMetricName::SlotsAvailable => figures.slots_available = Some(whole(value)),
+            // Metrics Connect adds later, and ones we do not ask for.
             _ => {}
         }
     }
@@ -156,16 +162,18 @@ pub fn intraday_rows(
                     continue;
                 };
                 let value = data.value();
-                match metric.name().map(|n| n.as_str()) {
-                    Some("CONTACTS_HANDLED") => {
+                match metric.name() {
+                    Some(HistoricalMetricName::ContactsHandled) => {
                         intraday.contacts_handled = Some(value.map_or(0, whole))
                     }
-                    Some("CONTACTS_ABANDONED") => {
+                    Some(HistoricalMetricName::ContactsAbandoned) => {
                         intraday.contacts_abandoned = Some(value.map_or(0, whole))
                     }
-                    Some("HANDLE_TIME") => intraday.avg_handle_time = value,
-                    Some("QUEUE_ANSWER_TIME") => intraday.avg_queue_answer_time = value,
-                    Some("SERVICE_LEVEL") => {
+                    Some(HistoricalMetricName::HandleTime) => intraday.avg_handle_time = value,
+                    Some(HistoricalMetricName::QueueAnswerTime) => {
+                        intraday.avg_queue_answer_time = value
+                    }
+                    Some(HistoricalMetricName::ServiceLevel) => {
                         if let Some(threshold) =
                             metric.threshold().and_then(|t| t.threshold_value())
                         {

@@ -9,7 +9,10 @@
 //! token from a client-side [`RateLimiter`] first, and the SDK's own
 //! retries are off so none slips past it.
 
+mod config;
 pub mod mapping;
+
+pub use config::ConnectConfig;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -21,8 +24,8 @@ use async_trait::async_trait;
 use aws_sdk_connect::Client;
 use aws_sdk_connect::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_connect::types::{
-    Channel, Comparison, CurrentMetric, CurrentMetricName, Filters, Grouping, HistoricalMetric,
-    HistoricalMetricName, QueueType, Statistic, Threshold, Unit, UserDataFilters,
+    Channel, Comparison, CurrentMetric, Filters, Grouping, HistoricalMetric, HistoricalMetricName,
+    QueueType, Statistic, Threshold, Unit, UserDataFilters,
 };
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
@@ -30,18 +33,20 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::config::ConnectConfig;
 use crate::limiter::RateLimiter;
+use crate::model::queue_key;
 use crate::model::{
     AgentDetail, DeliveryProvider, Intraday, OpenClosedState, QueueStats, SlotCounts, SourceName,
     TaskType,
 };
 use crate::source::{QueueSource, SourceError};
-use crate::store::layout::queue_key;
 use mapping::{CHANNELS, CURRENT_METRICS, CurrentFigures};
 
 /// GetCurrentMetricData and GetMetricData take at most 100 queues.
 pub const MAX_QUEUES_PER_CALL: usize = 100;
+/// Bound on one attempt of one request; the cycle as a whole is bounded by
+/// `ConnectConfig::cycle_timeout`.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// GetMetricData's granularity: refreshing more often returns the same numbers.
 const INTRADAY_REFRESH: Duration = Duration::from_secs(300);
 
@@ -89,22 +94,23 @@ enum Failure {
     Final(SourceError),
 }
 
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     err: SdkError<E, aws_sdk_connect::config::http::HttpResponse>,
-    timeout: Duration,
 ) -> Failure {
     let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
     let code = err.code().unwrap_or("").to_owned();
     let message = err.message().unwrap_or("").to_owned();
     match &err {
-        SdkError::TimeoutError(_) => Failure::Retryable(SourceError::Timeout {
-            timeout_ms: timeout.as_millis() as u64,
+        SdkError::TimeoutError(_) => Failure::Retryable(SourceError::RequestTimeout {
+            timeout_ms: ATTEMPT_TIMEOUT.as_millis() as u64,
         }),
-        SdkError::DispatchFailure(_) => {
-            Failure::Retryable(SourceError::Transport(crate::aws::describe_sdk_error(&err)))
-        }
-        SdkError::ResponseError(_) => Failure::Final(SourceError::MalformedResponse(
-            crate::aws::describe_sdk_error(&err),
+        SdkError::DispatchFailure(_) => Failure::Retryable(SourceError::transport(
+            crate::aws::describe_error(&err),
+            err,
+        )),
+        SdkError::ResponseError(_) => Failure::Final(SourceError::malformed_by(
+            crate::aws::describe_error(&err),
+            err,
         )),
         _ if status == 429
             || matches!(
@@ -154,7 +160,7 @@ impl ConnectSource {
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                     .build(),
             )
             .build()
@@ -175,7 +181,7 @@ impl ConnectSource {
         send: F,
     ) -> Result<T, SourceError>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, aws_sdk_connect::config::http::HttpResponse>>>,
     {
@@ -187,14 +193,14 @@ impl ConnectSource {
             let result = match tokio::time::timeout(remaining, send()).await {
                 Ok(result) => result,
                 Err(_) => {
-                    return Err(SourceError::Timeout {
-                        timeout_ms: self.config.timeout.as_millis() as u64,
+                    return Err(SourceError::CycleTimeout {
+                        timeout_ms: self.config.cycle_timeout.as_millis() as u64,
                     });
                 }
             };
             let failure = match result {
                 Ok(output) => return Ok(output),
-                Err(err) => classify(err, self.config.timeout),
+                Err(err) => classify(err),
             };
             let error = match failure {
                 Failure::Final(error) => return Err(error),
@@ -222,7 +228,7 @@ impl ConnectSource {
         items: impl Fn(O) -> (Vec<T>, Option<String>),
     ) -> Result<Vec<T>, SourceError>
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         F: Fn(Option<String>) -> Fut,
         Fut: Future<Output = Result<O, SdkError<E, aws_sdk_connect::config::http::HttpResponse>>>,
     {
@@ -321,16 +327,15 @@ impl ConnectSource {
             .iter()
             .map(|(name, unit)| {
                 CurrentMetric::builder()
-                    .name(CurrentMetricName::from(*name))
-                    .unit(Unit::from(*unit))
+                    .name(name.clone())
+                    .unit(unit.clone())
                     .build()
             })
             .collect();
         let mut filters = Filters::builder().set_queues(Some(ids.to_vec()));
         let mut groupings = vec![Grouping::Queue];
         if by_channel {
-            filters =
-                filters.set_channels(Some(CHANNELS.iter().map(|c| Channel::from(*c)).collect()));
+            filters = filters.set_channels(Some(CHANNELS.to_vec()));
             groupings.push(Grouping::Channel);
         }
         let filters = filters.build();
@@ -369,28 +374,52 @@ impl ConnectSource {
         window: (DateTime<Utc>, DateTime<Utc>),
         deadline: Instant,
     ) -> Result<Vec<(String, Intraday)>, SourceError> {
-        let metric = |name: &str, statistic: Statistic, unit: Unit| {
+        let metric = |name: HistoricalMetricName, statistic: Statistic, unit: Unit| {
             HistoricalMetric::builder()
-                .name(HistoricalMetricName::from(name))
+                .name(name)
                 .statistic(statistic)
                 .unit(unit)
         };
         let mut metrics = vec![
-            metric("CONTACTS_HANDLED", Statistic::Sum, Unit::Count).build(),
-            metric("CONTACTS_ABANDONED", Statistic::Sum, Unit::Count).build(),
-            metric("HANDLE_TIME", Statistic::Avg, Unit::Seconds).build(),
-            metric("QUEUE_ANSWER_TIME", Statistic::Avg, Unit::Seconds).build(),
+            metric(
+                HistoricalMetricName::ContactsHandled,
+                Statistic::Sum,
+                Unit::Count,
+            )
+            .build(),
+            metric(
+                HistoricalMetricName::ContactsAbandoned,
+                Statistic::Sum,
+                Unit::Count,
+            )
+            .build(),
+            metric(
+                HistoricalMetricName::HandleTime,
+                Statistic::Avg,
+                Unit::Seconds,
+            )
+            .build(),
+            metric(
+                HistoricalMetricName::QueueAnswerTime,
+                Statistic::Avg,
+                Unit::Seconds,
+            )
+            .build(),
         ];
         for threshold in &self.config.service_level_thresholds {
             metrics.push(
-                metric("SERVICE_LEVEL", Statistic::Avg, Unit::Percent)
-                    .threshold(
-                        Threshold::builder()
-                            .comparison(Comparison::Lt)
-                            .threshold_value(f64::from(*threshold))
-                            .build(),
-                    )
-                    .build(),
+                metric(
+                    HistoricalMetricName::ServiceLevel,
+                    Statistic::Avg,
+                    Unit::Percent,
+                )
+                .threshold(
+                    Threshold::builder()
+                        .comparison(Comparison::Lt)
+                        .threshold_value(f64::from(*threshold))
+                        .build(),
+                )
+                .build(),
             );
         }
         let filters = Filters::builder().set_queues(Some(ids.to_vec())).build();
@@ -553,8 +582,12 @@ impl QueueSource for ConnectSource {
         SourceName::Connect
     }
 
+    fn reports_directly(&self) -> Option<DeliveryProvider> {
+        Some(DeliveryProvider::Amazon)
+    }
+
     async fn fetch_queues(&self) -> Result<Vec<QueueStats>, SourceError> {
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = Instant::now() + self.config.cycle_timeout;
         let queues = self.queues(deadline).await?;
         let ids: Vec<String> = queues.iter().map(|q| q.id.clone()).collect();
         let batches: Vec<Vec<String>> = ids
@@ -633,7 +666,7 @@ impl QueueSource for ConnectSource {
                     let mut by_channel = channels.remove(&queue.id).unwrap_or_default();
                     for channel in CHANNELS {
                         by_channel
-                            .entry(channel.to_owned())
+                            .entry(channel.as_str().to_owned())
                             .or_insert_with(|| CurrentFigures::idle().counters);
                     }
                     stats.channels = Some(by_channel);

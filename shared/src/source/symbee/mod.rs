@@ -6,6 +6,7 @@
 //! again and retry exactly once, so a rotation costs one extra request and
 //! never a failed poll.
 
+mod config;
 mod region;
 pub mod wire;
 
@@ -15,10 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::StatusCode;
 
+pub use config::SymbeeConfig;
 pub use region::{RETRIEVE_QUEUE_INFO_PATH, SymbeeRegion};
 
-use crate::config::SymbeeConfig;
-use crate::model::{DeliveryProvider, QueueStats, SourceName};
+use crate::model::{QueueStats, SourceName};
 use crate::secrets::{CachedSecret, SecretValue};
 use crate::source::{QueueSource, SourceError};
 
@@ -40,23 +41,16 @@ pub struct SymbeeSource {
     endpoint: String,
     config: SymbeeConfig,
     api_key: Arc<CachedSecret>,
-    /// With the Connect source on, Amazon queues come from Connect directly;
-    /// Symbee's copies are dropped so each queue has exactly one source.
-    drop_amazon_queues: bool,
     /// The request body never changes between polls: serialized once,
     /// cloned per request by reference count.
     body: bytes::Bytes,
 }
 
 impl SymbeeSource {
-    pub fn new(
-        config: SymbeeConfig,
-        api_key: Arc<CachedSecret>,
-        drop_amazon_queues: bool,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(config: SymbeeConfig, api_key: Arc<CachedSecret>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(3)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
         let endpoint = config.region.endpoint(config.base_url.as_deref());
@@ -81,7 +75,6 @@ impl SymbeeSource {
             endpoint,
             config,
             api_key,
-            drop_amazon_queues,
             body,
         })
     }
@@ -95,9 +88,7 @@ impl SymbeeSource {
         let tenant = &self.config.tenant;
         let mut key_header =
             reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
-                SourceError::MalformedResponse(
-                    "the API key in Secrets Manager is not a valid header value".into(),
-                )
+                SourceError::malformed("the API key in Secrets Manager is not a valid header value")
             })?;
         // Keeps the key out of reqwest's and hyper's debug output.
         key_header.set_sensitive(true);
@@ -118,13 +109,14 @@ impl SymbeeSource {
 
     fn transport_error(&self, err: reqwest::Error) -> SourceError {
         if err.is_timeout() {
-            SourceError::Timeout {
-                timeout_ms: self.config.timeout.as_millis() as u64,
+            SourceError::RequestTimeout {
+                timeout_ms: self.config.request_timeout.as_millis() as u64,
             }
         } else {
             // Without the URL's query (there is none) and without headers:
             // reqwest's Display never includes request headers.
-            SourceError::Transport(err.without_url().to_string())
+            let err = err.without_url();
+            SourceError::transport(crate::aws::describe_error(&err), err)
         }
     }
 
@@ -133,10 +125,7 @@ impl SymbeeSource {
             if err.is_timeout() {
                 self.transport_error(err)
             } else {
-                SourceError::MalformedResponse(format!(
-                    "the body could not be read: {}",
-                    err.without_url()
-                ))
+                SourceError::malformed_by("the body could not be read", err.without_url())
             }
         })
     }
@@ -199,12 +188,7 @@ impl QueueSource for SymbeeSource {
                 detail: error_detail(&body, &key),
             });
         }
-        let mut queues = wire::parse_response(&body)
-            .map_err(|err| SourceError::MalformedResponse(err.to_string()))?;
-        if self.drop_amazon_queues {
-            queues.retain(|q| q.delivery_provider != DeliveryProvider::Amazon);
-        }
-        Ok(queues)
+        wire::parse_response(&body).map_err(|err| SourceError::malformed_by(err.to_string(), err))
     }
 }
 

@@ -7,6 +7,10 @@
 //! every poll interval until the next one could not finish before the
 //! deadline, and fails only when nothing at all could be written.
 
+mod carry_over;
+
+pub use carry_over::CarryOver;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +22,12 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::Tenant;
-use crate::model::{QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
+use crate::model::{DeliveryProvider, QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
+use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
 use crate::source::{QueueSource, SourceError};
 use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
+use crate::telemetry::CycleTelemetry;
 
 /// How the cycle loop is paced.
 #[derive(Clone, Debug)]
@@ -43,13 +48,6 @@ impl Pacing {
     }
 }
 
-/// Queues a source reported at its last good poll.
-#[derive(Clone, Debug)]
-struct LastGood {
-    observed_at: DateTime<Utc>,
-    queues: Vec<QueueStats>,
-}
-
 pub struct Poller {
     sources: Vec<Arc<dyn QueueSource>>,
     writer: Arc<dyn SnapshotWriter>,
@@ -59,9 +57,11 @@ pub struct Poller {
     pacing: Pacing,
     /// Survives between invocations of a warm function; seeded from the
     /// store on the first cycle after a cold start.
-    last_good: Mutex<Option<HashMap<SourceName, LastGood>>>,
-    /// The function name metrics are reported under; none outside Lambda.
-    metrics_function: Option<String>,
+    carry_over: Mutex<Option<CarryOver>>,
+    /// Delivery providers reported first-hand by one of the sources, and
+    /// by which: another source's copies of their queues are dropped.
+    direct: HashMap<DeliveryProvider, SourceName>,
+    telemetry: CycleTelemetry,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -126,6 +126,10 @@ impl Poller {
         tenant: Option<Tenant>,
         pacing: Pacing,
     ) -> Self {
+        let direct = sources
+            .iter()
+            .filter_map(|s| Some((s.reports_directly()?, s.name())))
+            .collect();
         Self {
             sources,
             writer,
@@ -133,9 +137,28 @@ impl Poller {
             sink,
             tenant,
             pacing,
-            last_good: Mutex::new(None),
-            metrics_function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+            carry_over: Mutex::new(None),
+            direct,
+            telemetry: CycleTelemetry::default(),
         }
+    }
+
+    /// Reports each cycle with this telemetry (the wiring gives the
+    /// function's name, under which metrics are published).
+    pub fn with_telemetry(mut self, telemetry: CycleTelemetry) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// The names of the sources this poller polls, in order.
+    pub fn source_names(&self) -> Vec<SourceName> {
+        self.sources.iter().map(|s| s.name()).collect()
+    }
+
+    /// Lets every source release what it holds upstream. Called at the end
+    /// of each invocation.
+    pub async fn close(&self) {
+        join_all(self.sources.iter().map(|s| s.close())).await;
     }
 
     /// Cycles every poll interval until the next could not finish by
@@ -173,6 +196,7 @@ impl Poller {
                 break;
             }
         }
+        self.close().await;
         if summary.cycles_with_writes == 0 {
             return Err(PollerError::NothingWritten {
                 cycles: summary.cycles,
@@ -222,22 +246,14 @@ impl Poller {
             async {
                 tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
                     .await
-                    .unwrap_or_else(|_| {
-                        Err(StoreError::Unavailable(format!(
-                            "no answer within {} ms",
-                            write_timeout.as_millis()
-                        )))
-                    })
+                    .unwrap_or_else(|_| Err(StoreError::timed_out(write_timeout)))
             },
             // The sink bounds itself by the same budget, so it always
             // returns a full per-record report instead of being cut off.
             self.sink.publish(records)
         );
         let report = self.report(&snapshot, started, stored, published);
-        log_cycle(&report);
-        if let Some(function) = &self.metrics_function {
-            println!("{}", metrics_line(&report, function));
-        }
+        self.telemetry.record(&report);
         report
     }
 
@@ -249,7 +265,7 @@ impl Poller {
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, source.fetch_queues()).await {
             Ok(result) => result,
-            Err(_) => Err(SourceError::Timeout {
+            Err(_) => Err(SourceError::CycleTimeout {
                 timeout_ms: timeout.as_millis() as u64,
             }),
         };
@@ -263,19 +279,20 @@ impl Poller {
         observed_at: DateTime<Utc>,
         results: Vec<(SourceName, Duration, Result<Vec<QueueStats>, SourceError>)>,
     ) -> Snapshot {
-        let mut last_good = self.last_good.lock().await;
-        if last_good.is_none() && results.iter().any(|(_, _, r)| r.is_err()) {
+        let mut carry_over = self.carry_over.lock().await;
+        if carry_over.is_none() && results.iter().any(|(_, _, r)| r.is_err()) {
             // Cold start with a failing source: what did the last poll see?
-            *last_good = Some(self.seed_last_good().await);
+            *carry_over = Some(self.seed_carry_over().await);
         }
-        let last_good = last_good.get_or_insert_with(HashMap::new);
+        let carry_over = carry_over.get_or_insert_with(CarryOver::default);
 
         let mut sources = Vec::with_capacity(results.len());
         let mut queues = Vec::new();
         for (name, latency, result) in results {
             let latency_ms = latency.as_millis() as u64;
             match result {
-                Ok(fresh) => {
+                Ok(mut fresh) => {
+                    one_source_per_queue(&name, &mut fresh, &self.direct);
                     sources.push(SourceStatus {
                         source: name.clone(),
                         status: SourceState::Ok,
@@ -283,31 +300,12 @@ impl Poller {
                         latency_ms,
                         queue_count: fresh.len(),
                     });
-                    queues.extend(fresh.iter().cloned());
-                    last_good.insert(
-                        name,
-                        LastGood {
-                            observed_at,
-                            queues: fresh,
-                        },
-                    );
+                    carry_over.remember(name, observed_at, &fresh);
+                    queues.extend(fresh);
                 }
                 Err(error) => {
-                    tracing::warn!(source = %name, code = error.code(), error = %error, "source failed this cycle");
-                    let carried: Vec<QueueStats> = last_good
-                        .get(&name)
-                        .map(|good| {
-                            good.queues
-                                .iter()
-                                .cloned()
-                                .map(|mut q| {
-                                    q.stale = true;
-                                    q.as_of = Some(q.as_of.unwrap_or(good.observed_at));
-                                    q
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    tracing::warn!(source = %name, code = error.code(), error = %crate::aws::describe_error(&error), "source failed this cycle");
+                    let carried = carry_over.carried(&name);
                     sources.push(SourceStatus {
                         source: name,
                         status: SourceState::Error,
@@ -328,34 +326,15 @@ impl Poller {
         }
     }
 
-    async fn seed_last_good(&self) -> HashMap<SourceName, LastGood> {
-        let latest = match tokio::time::timeout(
-            self.pacing.write_timeout,
-            self.reader.latest_snapshot(),
-        )
-        .await
-        {
-            Ok(Ok(Some(snapshot))) => snapshot,
-            Ok(Ok(None)) => return HashMap::new(),
+    async fn seed_carry_over(&self) -> CarryOver {
+        match tokio::time::timeout(self.pacing.write_timeout, self.reader.latest_snapshot()).await {
+            Ok(Ok(Some(snapshot))) => CarryOver::seeded_from(snapshot),
+            Ok(Ok(None)) | Err(_) => CarryOver::default(),
             Ok(Err(err)) => {
-                tracing::warn!(error = %err, "could not read the last snapshot to carry queues over");
-                return HashMap::new();
+                tracing::warn!(code = err.code(), error = %crate::aws::describe_error(&err), "could not read the last snapshot to carry queues over");
+                CarryOver::default()
             }
-            Err(_) => return HashMap::new(),
-        };
-        let mut by_source: HashMap<SourceName, LastGood> = HashMap::new();
-        for queue in latest.queues {
-            // Queues already stale keep their own asOf through `as_of`.
-            by_source
-                .entry(queue.source.clone())
-                .or_insert_with(|| LastGood {
-                    observed_at: latest.observed_at,
-                    queues: Vec::new(),
-                })
-                .queues
-                .push(queue);
         }
-        by_source
     }
 
     fn report(
@@ -392,119 +371,58 @@ impl Poller {
     }
 }
 
-/// The cycle's metrics in CloudWatch Embedded Metric Format: one log line
-/// CloudWatch turns into metrics, no PutMetricData call (nor its IAM
-/// permission, nor its latency). `SnapshotsWritten` drives the template's
-/// staleness alarm.
-pub fn metrics_line(report: &CycleReport, function: &str) -> String {
-    let source_errors = report
-        .sources
-        .iter()
-        .filter(|s| s.status == SourceState::Error)
-        .count();
-    let written = u8::from(report.store_error.is_none());
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": report.observed_at.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "QueueStats",
-                "Dimensions": [["FunctionName"]],
-                "Metrics": [
-                    {"Name": "SnapshotsWritten", "Unit": "Count"},
-                    {"Name": "Queues", "Unit": "Count"},
-                    {"Name": "StaleQueues", "Unit": "Count"},
-                    {"Name": "SourceErrors", "Unit": "Count"},
-                    {"Name": "RecordsFailed", "Unit": "Count"},
-                    {"Name": "CycleDuration", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "FunctionName": function,
-        "SnapshotsWritten": written,
-        "Queues": report.queues,
-        "StaleQueues": report.stale_queues,
-        "SourceErrors": source_errors,
-        "RecordsFailed": report.records_failed,
-        "CycleDuration": report.duration_ms
-    })
-    .to_string()
-}
-
-/// One flat JSON log line per cycle, every field queryable on its own in
-/// CloudWatch Logs Insights (`filter recordsFailed > 0`, `stats avg(durationMs)`).
-fn log_cycle(report: &CycleReport) {
-    let sources: Vec<String> = report
-        .sources
-        .iter()
-        .map(|s| {
-            let status = s.error.as_ref().map_or("ok", |e| e.code.as_str());
-            format!("{}:{status}:{}ms:{}", s.source, s.latency_ms, s.queue_count)
-        })
-        .collect();
-    macro_rules! cycle_event {
-        ($level:ident, $message:literal) => {
-            tracing::$level!(
-                snapshotId = %report.snapshot_id,
-                durationMs = report.duration_ms,
-                queues = report.queues,
-                staleQueues = report.stale_queues,
-                sources = %sources.join(","),
-                store = %report.store,
-                storeError = report.store_error.as_deref().unwrap_or(""),
-                recordsSent = report.records_sent,
-                recordsFailed = report.records_failed,
-                putRecordsCalls = report.put_records_calls,
-                failedRecords = %report.failed_records.join(","),
-                $message
-            )
-        };
-    }
-    if report.wrote_everything() {
-        cycle_event!(info, "poll cycle");
-    } else {
-        cycle_event!(error, "poll cycle incomplete");
-    }
+/// Drops, from `source`'s queues, those whose delivery provider another
+/// source reports first-hand (DESIGN: one queue, one source). A source
+/// keeps the queues it is itself the direct reporter of.
+pub fn one_source_per_queue(
+    source: &SourceName,
+    queues: &mut Vec<QueueStats>,
+    direct: &HashMap<DeliveryProvider, SourceName>,
+) {
+    queues.retain(|q| {
+        direct
+            .get(&q.delivery_provider)
+            .is_none_or(|owner| owner == source)
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{OpenClosedState, TaskType};
 
     #[test]
-    fn metrics_are_embedded_metric_format() {
-        let report = CycleReport {
-            snapshot_id: "s".into(),
-            observed_at: Utc::now(),
-            duration_ms: 120,
-            queues: 7,
-            stale_queues: 2,
-            sources: vec![SourceStatus {
-                source: SourceName::Connect,
-                status: SourceState::Error,
-                error: None,
-                latency_ms: 1,
-                queue_count: 2,
-            }],
-            store: "written".into(),
-            store_error: None,
-            records_sent: 7,
-            records_failed: 0,
-            put_records_calls: 1,
-            failed_records: vec![],
+    fn a_queue_reported_first_hand_elsewhere_is_dropped() {
+        let queue = |source: SourceName, id: &str, provider: DeliveryProvider| {
+            QueueStats::new(
+                source,
+                id,
+                id,
+                provider,
+                TaskType::AmazonAny,
+                OpenClosedState::ForcedOpen,
+            )
         };
-        let line: serde_json::Value =
-            serde_json::from_str(&metrics_line(&report, "stack-poller")).unwrap();
-        let directive = &line["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "QueueStats");
-        // Every declared metric has a value at the top level, as EMF requires.
-        for metric in directive["Metrics"].as_array().unwrap() {
-            assert!(
-                line[metric["Name"].as_str().unwrap()].is_number(),
-                "{metric}"
-            );
-        }
-        assert_eq!(line["SnapshotsWritten"], 1);
-        assert_eq!(line["SourceErrors"], 1);
-        assert_eq!(line["FunctionName"], "stack-poller");
+        let direct = HashMap::from([(DeliveryProvider::Amazon, SourceName::Connect)]);
+        let mut symbee = vec![
+            queue(SourceName::Symbee, "arn:q", DeliveryProvider::Amazon),
+            queue(SourceName::Symbee, "email", DeliveryProvider::Symbee),
+        ];
+        one_source_per_queue(&SourceName::Symbee, &mut symbee, &direct);
+        assert_eq!(symbee.len(), 1);
+        assert_eq!(symbee[0].queue_id, "email");
+
+        let mut connect = vec![queue(
+            SourceName::Connect,
+            "arn:q",
+            DeliveryProvider::Amazon,
+        )];
+        one_source_per_queue(&SourceName::Connect, &mut connect, &direct);
+        assert_eq!(connect.len(), 1);
+
+        // With nobody reporting Amazon queues directly, Symbee keeps them.
+        let mut alone = vec![queue(SourceName::Symbee, "arn:q", DeliveryProvider::Amazon)];
+        one_source_per_queue(&SourceName::Symbee, &mut alone, &HashMap::new());
+        assert_eq!(alone.len(), 1);
     }
 }

@@ -1,0 +1,137 @@
+//! What a failed source's queues were at its last good poll.
+//!
+//! DESIGN: a source that fails does not vanish from the snapshot; its
+//! queues from its last good poll are carried over, marked `stale` with
+//! their own `asOf`. After a cold start the memory is empty, so it is
+//! seeded from the latest stored snapshot the first time it is needed.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{QueueStats, Snapshot, SourceName};
+
+/// Queues a source reported at its last good poll.
+#[derive(Clone, Debug)]
+struct LastGood {
+    observed_at: DateTime<Utc>,
+    queues: Vec<QueueStats>,
+}
+
+/// Each source's last good queues.
+#[derive(Clone, Debug, Default)]
+pub struct CarryOver {
+    by_source: HashMap<SourceName, LastGood>,
+}
+
+impl CarryOver {
+    /// What the latest stored snapshot says each source last reported.
+    /// Queues already stale there keep their own `asOf`.
+    pub fn seeded_from(snapshot: Snapshot) -> Self {
+        let mut carry = Self::default();
+        for queue in snapshot.queues {
+            carry
+                .by_source
+                .entry(queue.source.clone())
+                .or_insert_with(|| LastGood {
+                    observed_at: snapshot.observed_at,
+                    queues: Vec::new(),
+                })
+                .queues
+                .push(queue);
+        }
+        carry
+    }
+
+    /// A source answered: its queues are the ones to carry from now on.
+    pub fn remember(
+        &mut self,
+        source: SourceName,
+        observed_at: DateTime<Utc>,
+        queues: &[QueueStats],
+    ) {
+        self.by_source.insert(
+            source,
+            LastGood {
+                observed_at,
+                queues: queues.to_vec(),
+            },
+        );
+    }
+
+    /// A source failed: its last good queues, stale, each with the time it
+    /// was really observed. Empty when the source never answered.
+    pub fn carried(&self, source: &SourceName) -> Vec<QueueStats> {
+        let Some(good) = self.by_source.get(source) else {
+            return Vec::new();
+        };
+        good.queues
+            .iter()
+            .cloned()
+            .map(|mut queue| {
+                queue.stale = true;
+                queue.as_of = Some(queue.as_of.unwrap_or(good.observed_at));
+                queue
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeliveryProvider, OpenClosedState, TaskType};
+
+    fn queue(source: SourceName, id: &str) -> QueueStats {
+        QueueStats::new(
+            source,
+            id,
+            id,
+            DeliveryProvider::Symbee,
+            TaskType::Webchat,
+            OpenClosedState::ForcedOpen,
+        )
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn nothing_is_carried_for_a_source_never_seen() {
+        assert!(CarryOver::default().carried(&SourceName::Symbee).is_empty());
+    }
+
+    #[test]
+    fn the_last_good_queues_come_back_stale_with_their_time() {
+        let mut carry = CarryOver::default();
+        carry.remember(SourceName::Symbee, at(0), &[queue(SourceName::Symbee, "a")]);
+        carry.remember(
+            SourceName::Symbee,
+            at(10),
+            &[queue(SourceName::Symbee, "b")],
+        );
+        let carried = carry.carried(&SourceName::Symbee);
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].queue_id, "b");
+        assert!(carried[0].stale);
+        assert_eq!(carried[0].as_of, Some(at(10)));
+        assert!(carry.carried(&SourceName::Connect).is_empty());
+    }
+
+    #[test]
+    fn a_seeded_queue_already_stale_keeps_its_own_as_of() {
+        let mut old = queue(SourceName::Connect, "c");
+        old.stale = true;
+        old.as_of = Some(at(-60));
+        let snapshot = Snapshot {
+            snapshot_id: "s".into(),
+            observed_at: at(0),
+            sources: vec![],
+            queues: vec![queue(SourceName::Symbee, "a"), old],
+        };
+        let carry = CarryOver::seeded_from(snapshot);
+        assert_eq!(carry.carried(&SourceName::Symbee)[0].as_of, Some(at(0)));
+        assert_eq!(carry.carried(&SourceName::Connect)[0].as_of, Some(at(-60)));
+    }
+}
