@@ -77,6 +77,8 @@ open_enum!(
     DeliveryProvider {
         Amazon = "AMAZON",
         Symbee = "SYMBEE",
+        EightByEight = "8X8",
+        Clarity = "CLARITY",
     }
 );
 
@@ -98,6 +100,7 @@ open_enum!(
         InstantMessage = "INSTANT_MESSAGE",
         UcCall = "UC_CALL",
         GenericTask = "GENERIC_TASK",
+        Call = "CALL",
     }
 );
 
@@ -169,6 +172,15 @@ pub struct AgentDetail {
     pub as_of: DateTime<Utc>,
 }
 
+/// A vendor's averages over the interactions in progress, in seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorAverages {
+    pub waiting_time: Option<f64>,
+    pub handling_time: Option<f64>,
+    pub talking_time: Option<f64>,
+}
+
 /// One queue as one source saw it at one poll.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -194,6 +206,12 @@ pub struct QueueStats {
     pub intraday: Option<Intraday>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agents: Option<AgentDetail>,
+    /// The site (location) the queue belongs to, where the source has sites (8x8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The vendor's own live averages over the calls in progress, in seconds (8x8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_averages: Option<VendorAverages>,
     /// True when the figures are carried over from an earlier poll because
     /// the source failed this time.
     #[serde(default)]
@@ -227,6 +245,8 @@ impl QueueStats {
             channels: None,
             intraday: None,
             agents: None,
+            site: None,
+            vendor_averages: None,
             stale: false,
             as_of: None,
         }

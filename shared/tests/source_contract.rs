@@ -74,6 +74,45 @@ impl ContractWorld for ConnectWorld {
     }
 }
 
+struct EightByEightWorld(Harness, EightWorld);
+
+#[async_trait]
+impl ContractWorld for EightByEightWorld {
+    async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource> {
+        // Live queues only: the successor also lists deleted ones, which the
+        // source drops.
+        let live = standins::eight_by_eight::synthetic_queues(n)
+            .into_iter()
+            .map(|mut q| {
+                q.deleted = false;
+                q
+            })
+            .collect();
+        self.1.standin.set_queues(live).await;
+        let settings = self.1.settings();
+        let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = queue_stats::source::eight_by_eight::EightByEightConfig::from_settings(
+            &queue_stats::config::Settings::from_pairs(&pairs),
+        )
+        .unwrap()
+        .unwrap();
+        use queue_stats::source::SourceConfig;
+        config.build(&self.0.deps().0).unwrap()
+    }
+    async fn break_upstream(&self) {
+        self.1
+            .standin
+            .inject(std::iter::repeat_n(
+                standins::eight_by_eight::EightFault::Status { status: 502 },
+                4,
+            ))
+            .await;
+    }
+    async fn recover(&self) {
+        self.1.standin.clear_faults().await;
+    }
+}
+
 async fn contract(world: &dyn ContractWorld) {
     // Every queue it serves, once, under its own name, fresh.
     let source = world.source_serving(37).await;
@@ -146,4 +185,16 @@ async fn connect_honours_the_source_contract() {
     let world = ConnectWorld(standin, sdk);
     contract(&world).await;
     assert_eq!(world.source_serving(1).await.name(), SourceName::Connect);
+}
+
+#[tokio::test]
+async fn eight_by_eight_honours_the_source_contract() {
+    let harness = Harness::new().await;
+    let eight = EightWorld::start(&harness.sdk).await;
+    let world = EightByEightWorld(harness, eight);
+    contract(&world).await;
+    assert_eq!(
+        world.source_serving(1).await.name(),
+        SourceName::EightByEight
+    );
 }

@@ -7,5 +7,6 @@
 //! with itself.
 
 pub mod connect;
+pub mod eight_by_eight;
 pub mod simulation;
 pub mod symbee;

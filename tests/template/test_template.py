@@ -122,8 +122,38 @@ class Operations(unittest.TestCase):
             "SYMBEE_API_KEY_SECRET_ID", "SYMBEE_INCLUDE_AMAZON_QUEUES", "SYMBEE_QUEUE_IDS",
             "CONNECT_INSTANCE_ID", "SNAPSHOT_TABLE", "SNAPSHOT_STREAM", "POLL_INTERVAL_SECONDS",
             "HISTORY_RETENTION_HOURS", "STALE_AFTER_SECONDS",
+            "EIGHTX8_PBX_ID", "EIGHTX8_SECRET_ID", "EIGHTX8_SECRETS_REGION", "EIGHTX8_ENDPOINT",
+            "EIGHTX8_SITE_IDS", "EIGHTX8_QUEUE_IDS", "EIGHTX8_TIMEOUT_MS",
         ]:
             self.assertIn(setting, env)
+
+    def test_logging_is_set_by_logging_config_not_rust_log(self):
+        env = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+        for name, function in of_type("AWS::Serverless::Function").items():
+            env.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+            self.assertEqual(
+                function["Properties"]["LoggingConfig"]["ApplicationLogLevel"], {"Ref": "LogLevel"}, name
+            )
+        self.assertNotIn("RUST_LOG", env)
+
+
+class SecretsAccess(unittest.TestCase):
+    def test_each_source_reads_only_its_own_secret(self):
+        reads = {
+            statement["Sid"]: statement
+            for _, statement in statements()
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+        }
+        self.assertEqual(set(reads), {"ReadSymbeeApiKey", "ReadEightByEightCredentials"})
+        for sid, statement in reads.items():
+            self.assertEqual(as_list(statement["Action"]), ["secretsmanager:GetSecretValue"], sid)
+            resource = str(statement["Resource"])
+            self.assertIn("secret:${", resource, sid)
+            self.assertIn("-??????", resource, sid)
+        self.assertIn("EightByEightSecretId", str(reads["ReadEightByEightCredentials"]["Resource"]))
+        self.assertEqual(
+            TEMPLATE["Conditions"]["HasEightByEight"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "EightByEightPbxId"}, ""]}]}
+        )
 
 
 if __name__ == "__main__":

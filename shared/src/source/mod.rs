@@ -8,6 +8,7 @@
 //! provider is a module and a line there (docs/adding-a-source.md).
 
 pub mod connect;
+pub mod eight_by_eight;
 pub mod registry;
 pub mod symbee;
 

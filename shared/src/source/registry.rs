@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::{ConfigError, Settings};
 use crate::sink::Tenant;
 use crate::source::connect::ConnectConfig;
+use crate::source::eight_by_eight::EightByEightConfig;
 use crate::source::symbee::SymbeeConfig;
 use crate::source::{BuildError, QueueSource, SourceConfig, SourceDeps};
 
@@ -46,6 +47,11 @@ pub const PROVIDERS: &[Provider] = &[
         switch: ConnectConfig::SWITCH,
         title: "Amazon Connect",
         read: |s| boxed(ConnectConfig::from_settings, s),
+    },
+    Provider {
+        switch: EightByEightConfig::SWITCH,
+        title: "8x8 Work Analytics",
+        read: |s| boxed(EightByEightConfig::from_settings, s),
     },
 ];
 

@@ -509,3 +509,101 @@ impl SecretSource for CountingSecrets {
             .await
     }
 }
+
+/// A log sink shared with the subscriber.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary, at trace level. Global rather than
+/// per-test: tracing caches per-callsite interest process-wide, so a
+/// thread-local subscriber can miss events other tests' threads saw first.
+pub fn captured_logs() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        captured
+    })
+}
+
+impl Captured {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+pub const EIGHT_PBX: &str = "pbxStandin01";
+
+/// An 8x8 stand-in and the credentials secret it accepts, on moto in the
+/// function's own region (the source's default secrets region).
+pub struct EightWorld {
+    pub standin: standins::eight_by_eight::EightByEightStandin,
+    pub secret_id: String,
+    pub accepted: standins::eight_by_eight::Accepted,
+}
+
+impl EightWorld {
+    pub async fn start(sdk: &SdkConfig) -> Self {
+        let accepted = standins::eight_by_eight::Accepted {
+            api_key: format!("apikey-{}", uuid::Uuid::new_v4().simple()),
+            username: "wallboard@example.com".into(),
+            password: "Pa55-word-v1-QWERTY".into(),
+        };
+        let standin = standins::eight_by_eight::EightByEightStandin::start(
+            "127.0.0.1:0".parse().unwrap(),
+            EIGHT_PBX,
+            accepted.clone(),
+        )
+        .await
+        .unwrap();
+        standin
+            .set_queues(standins::eight_by_eight::synthetic_queues(14))
+            .await;
+        let world = Self {
+            standin,
+            secret_id: unique("EIGHTX8_WORK_ANALYTICS"),
+            accepted,
+        };
+        world
+            .store_secret(sdk, &world.accepted.password.clone())
+            .await;
+        world
+    }
+
+    /// Writes the credentials secret with `password`.
+    pub async fn store_secret(&self, sdk: &SdkConfig, password: &str) {
+        let json = serde_json::json!({
+            "apiKey": self.accepted.api_key,
+            "username": self.accepted.username,
+            "password": password,
+        });
+        put_secret(sdk, &self.secret_id, &json.to_string()).await;
+    }
+
+    /// The settings that turn the 8x8 source on against this stand-in.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("EIGHTX8_PBX_ID", EIGHT_PBX.to_owned()),
+            ("EIGHTX8_SECRET_ID", self.secret_id.clone()),
+            ("EIGHTX8_BASE_URL", self.standin.base_url()),
+            ("EIGHTX8_TIMEOUT_MS", "1000".to_owned()),
+        ]
+    }
+}
