@@ -32,6 +32,8 @@ pub struct Settings {
     pub connect_instance_arn: String,
     pub poll_interval_seconds: u64,
     pub sim_queues: usize,
+    /// Call queues of the simulated 8x8 PBX (`SIM_EIGHTX8_QUEUES`, 0 = 8x8 off).
+    pub sim_eight_by_eight_queues: usize,
     pub sim_seed: u64,
     pub sim_speed: f64,
     pub key_rotation_seconds: u64,
@@ -70,6 +72,7 @@ impl Settings {
             ),
             poll_interval_seconds: number("POLL_INTERVAL_SECONDS", "10")?,
             sim_queues: number("SIM_QUEUES", "30")?,
+            sim_eight_by_eight_queues: number("SIM_EIGHTX8_QUEUES", "8")?,
             sim_seed: number("SIM_SEED", "42")?,
             sim_speed: number("SIM_SPEED", "1")?,
             key_rotation_seconds: number("SIM_KEY_ROTATION_SECONDS", "300")?,
@@ -81,6 +84,75 @@ impl Settings {
                 .unwrap_or_else(|_| exe.parent().map(PathBuf::from).unwrap_or_default()),
         })
     }
+}
+
+impl Settings {
+    /// Every queue a snapshot should hold: the floor's, and the 8x8 PBX's
+    /// live ones (the stand-in marks every seventh deleted).
+    pub fn expected_queues(&self) -> usize {
+        self.sim_queues
+            + standins::eight_by_eight::synthetic_queues(self.sim_eight_by_eight_queues)
+                .iter()
+                .filter(|q| !q.deleted)
+                .count()
+    }
+}
+
+/// Starts the simulated 8x8 PBX: its credentials secret on the emulator,
+/// the stand-in, and figures that move every second. Returns the poller's
+/// settings for it.
+async fn start_eight_by_eight(
+    sdk: &aws_config::SdkConfig,
+    queues: usize,
+) -> Result<Vec<(&'static str, String)>, String> {
+    use standins::eight_by_eight::{Accepted, EightByEightStandin, synthetic_queues};
+    let accepted = Accepted {
+        api_key: "local-8x8-apikey".into(),
+        username: "wallboard@example.com".into(),
+        password: "local-8x8-password".into(),
+    };
+    let secret = serde_json::json!({
+        "apiKey": accepted.api_key, "username": accepted.username, "password": accepted.password,
+    });
+    standins::symbee::install_or_rotate_key(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        "EIGHTX8_WORK_ANALYTICS",
+        &secret.to_string(),
+    )
+    .await?;
+    let pbx = "localPbx01";
+    let standin = EightByEightStandin::start("127.0.0.1:0".parse().unwrap(), pbx, accepted)
+        .await
+        .map_err(|e| format!("8x8 stand-in: {e}"))?;
+    let base = synthetic_queues(queues);
+    standin.set_queues(base.clone()).await;
+    let moving = standin.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        for second in 0u64.. {
+            tick.tick().await;
+            // A slow wave per queue: calls arrive, wait, and are answered.
+            let queues = base
+                .iter()
+                .enumerate()
+                .map(|(i, q)| {
+                    let phase = (second / 5 + i as u64 * 3) % 12;
+                    let waiting = if phase < 6 { phase } else { 12 - phase };
+                    let mut q = q.clone();
+                    q.waiting = waiting;
+                    q.longest_wait_secs = waiting * 17 + (second % 10);
+                    q.available = q.eligible.saturating_sub(q.handling + waiting.min(3));
+                    q
+                })
+                .collect();
+            moving.set_queues(queues).await;
+        }
+    });
+    Ok(vec![
+        ("EIGHTX8_PBX_ID", pbx.to_owned()),
+        ("EIGHTX8_BASE_URL", standin.base_url()),
+        ("EIGHTX8_SECRET_ID", "EIGHTX8_WORK_ANALYTICS".to_owned()),
+    ])
 }
 
 /// The scheduled event EventBridge sends the poller.
@@ -217,6 +289,11 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         });
     }
 
+    let eight_by_eight = if settings.sim_eight_by_eight_queues > 0 {
+        start_eight_by_eight(&sdk, settings.sim_eight_by_eight_queues).await?
+    } else {
+        Vec::new()
+    };
     let env: Vec<(String, String)> = [
         ("SNAPSHOT_TABLE", settings.table.clone()),
         ("SNAPSHOT_STREAM", settings.stream.clone()),
@@ -234,6 +311,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         ("AWS_ENDPOINT_URL_CONNECT", connect.endpoint()),
     ]
     .into_iter()
+    .chain(eight_by_eight)
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let binary = |name: &str| settings.bin_dir.join(name);

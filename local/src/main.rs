@@ -44,7 +44,8 @@ fn banner(running: &Running, settings: &Settings) {
     let url = &running.api_url;
     println!(
         r#"
-queue-stats is running locally ({queues} simulated queues, seed {seed}).
+queue-stats is running locally ({queues} simulated queues, seed {seed}): Symbee, Amazon
+Connect and an 8x8 PBX (SIM_EIGHTX8_QUEUES=0 turns 8x8 off).
 
   API          {url}/v1/snapshot
                {url}/v1/health
@@ -56,7 +57,7 @@ queue-stats is running locally ({queues} simulated queues, seed {seed}).
 The poller runs every {schedule} s (cycles every {interval} s inside each run); the Symbee
 API key rotates every {rotation} s. Ctrl-C stops everything.
 "#,
-        queues = settings.sim_queues,
+        queues = settings.expected_queues(),
         seed = settings.sim_seed,
         schedule = settings.schedule_seconds,
         interval = settings.poll_interval_seconds,
@@ -128,7 +129,7 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
             Ok::<_, String>((status, body))
         }
     };
-    let expected_queues = settings.sim_queues;
+    let expected_queues = settings.expected_queues();
     let snapshot = get("/v1/snapshot").await;
     checks.push((
         format!("GET /v1/snapshot has all {expected_queues} queues"),
