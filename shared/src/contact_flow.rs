@@ -137,7 +137,7 @@ impl ContactFlowLookup {
         {
             Ok(Ok(latest)) => latest,
             Ok(Err(error)) => {
-                tracing::error!(code = error.code(), transient = error.is_transient(), error = %crate::aws::describe_error(&error), "contact-flow lookup could not read the store");
+                tracing::error!(code = error.code(), transient = error.is_transient(), error = %error, "contact-flow lookup could not read the store");
                 answer.status = Status::Unavailable;
                 return answer;
             }

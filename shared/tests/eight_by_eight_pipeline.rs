@@ -29,9 +29,31 @@ impl World {
     /// Symbee and 8x8 on, plus `extra` settings.
     fn poller(&self, extra: &[(&str, &str)]) -> (Poller, std::sync::Arc<CountingSecrets>) {
         let settings = self.eight.settings();
-        let mut all: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut all = EightWorld::pairs(&settings);
         all.extend_from_slice(extra);
         self.harness.poller(&all)
+    }
+
+    /// Asserts the latest snapshot holds each live queue the stand-in
+    /// serves exactly once, found under `id_of`, with its figures converted
+    /// (deleted queues dropped). Returns how many that is.
+    async fn assert_every_live_queue_stored(&self, id_of: fn(&EightQueue) -> &String) -> usize {
+        let served: Vec<EightQueue> = self
+            .eight
+            .standin
+            .queues()
+            .await
+            .into_iter()
+            .filter(|q| !q.deleted)
+            .collect();
+        let stored = self.eight_queues().await;
+        assert_eq!(stored.len(), served.len(), "deleted queues are dropped");
+        let by_id: HashMap<&str, &QueueStats> =
+            stored.iter().map(|q| (q.queue_id.as_str(), q)).collect();
+        for queue in &served {
+            assert_converted(by_id[id_of(queue).as_str()], queue);
+        }
+        served.len()
     }
 
     async fn eight_queues(&self) -> Vec<QueueStats> {
@@ -97,7 +119,7 @@ async fn three_sources_in_one_cycle_every_8x8_queue_once_with_its_figures() {
     )
     .await;
     let settings = world.eight.settings();
-    let mut extra: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut extra = EightWorld::pairs(&settings);
     extra.extend([
         ("CONNECT_METRICS_RATE", "200"),
         ("CONNECT_OTHER_RATE", "200"),
@@ -114,24 +136,10 @@ async fn three_sources_in_one_cycle_every_8x8_queue_once_with_its_figures() {
             "{report:?}"
         );
     }
-    let served: Vec<EightQueue> = world
-        .eight
-        .standin
-        .queues()
-        .await
-        .into_iter()
-        .filter(|q| !q.deleted)
-        .collect();
-    let stored = world.eight_queues().await;
-    assert_eq!(stored.len(), served.len(), "deleted queues are dropped");
-    let by_id: HashMap<&str, &QueueStats> =
-        stored.iter().map(|q| (q.queue_id.as_str(), q)).collect();
-    for queue in &served {
-        assert_converted(by_id[queue.id.as_str()], queue);
-    }
+    let served = world.assert_every_live_queue_stored(|q| &q.id).await;
     let records = world.harness.records().await;
     let connect_count = connect_standin.queues().await.len();
-    assert_eq!(records.len(), 3 + connect_count + served.len());
+    assert_eq!(records.len(), 3 + connect_count + served);
     for (key, record) in records.iter().filter(|(_, r)| r["source"] == "8x8") {
         assert_eq!(key, record["queue"]["queueId"].as_str().unwrap());
         assert_matches_record_schema(record);
@@ -310,22 +318,8 @@ async fn the_deprecated_realtime_endpoint_maps_milliseconds_and_extensions() {
         SourceState::Ok,
         "{report:?}"
     );
-    let served: Vec<EightQueue> = world
-        .eight
-        .standin
-        .queues()
-        .await
-        .into_iter()
-        .filter(|q| !q.deleted)
-        .collect();
-    let stored = world.eight_queues().await;
-    assert_eq!(stored.len(), served.len());
-    let by_id: HashMap<&str, &QueueStats> =
-        stored.iter().map(|q| (q.queue_id.as_str(), q)).collect();
-    for queue in &served {
-        // The realtime endpoint has no id: the extension names the queue.
-        assert_converted(by_id[queue.extension.as_str()], queue);
-    }
+    // The realtime endpoint has no id: the extension names the queue.
+    world.assert_every_live_queue_stored(|q| &q.extension).await;
     assert_eq!(world.eight.standin.count("realtime").await, 1);
 }
 

@@ -150,11 +150,6 @@ impl Poller {
         self
     }
 
-    /// The names of the sources this poller polls, in order.
-    pub fn source_names(&self) -> Vec<SourceName> {
-        self.sources.iter().map(|s| s.name()).collect()
-    }
-
     /// Lets every source release what it holds upstream. Called at the end
     /// of each invocation.
     pub async fn close(&self) {
@@ -304,7 +299,7 @@ impl Poller {
                     queues.extend(fresh);
                 }
                 Err(error) => {
-                    tracing::warn!(source = %name, code = error.code(), error = %crate::aws::describe_error(&error), "source failed this cycle");
+                    tracing::warn!(source = %name, code = error.code(), error = %error, "source failed this cycle");
                     let carried = carry_over.carried(&name);
                     sources.push(SourceStatus {
                         source: name,
@@ -331,7 +326,7 @@ impl Poller {
             Ok(Ok(Some(snapshot))) => CarryOver::seeded_from(snapshot),
             Ok(Ok(None)) | Err(_) => CarryOver::default(),
             Ok(Err(err)) => {
-                tracing::warn!(code = err.code(), error = %crate::aws::describe_error(&err), "could not read the last snapshot to carry queues over");
+                tracing::warn!(code = err.code(), error = %err, "could not read the last snapshot to carry queues over");
                 CarryOver::default()
             }
         }

@@ -9,6 +9,7 @@
 
 pub mod connect;
 pub mod eight_by_eight;
+pub mod http;
 pub mod registry;
 pub mod symbee;
 
@@ -206,12 +207,6 @@ pub trait SourceConfig: fmt::Debug + Send + Sync {
 
     /// The tenant stamped on every record, from a source that knows it.
     fn tenant(&self) -> Option<Tenant> {
-        None
-    }
-
-    /// See [`QueueSource::reports_directly`]: known before building, so the
-    /// rule is visible in configuration too.
-    fn reports_directly(&self) -> Option<DeliveryProvider> {
         None
     }
 

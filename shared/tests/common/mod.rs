@@ -597,6 +597,11 @@ impl EightWorld {
         put_secret(sdk, &self.secret_id, &json.to_string()).await;
     }
 
+    /// [`Self::settings`] as the borrowed pairs settings helpers take.
+    pub fn pairs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
     /// The settings that turn the 8x8 source on against this stand-in.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
         vec![

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
-use crate::model::{DeliveryProvider, SourceName};
+use crate::model::SourceName;
 use crate::source::{BuildError, QueueSource, SourceConfig, SourceDeps};
 
 use super::ConnectSource;
@@ -142,11 +142,6 @@ impl SourceConfig for ConnectConfig {
 
     fn cycle_budget(&self) -> Duration {
         self.cycle_timeout
-    }
-
-    /// Amazon queues come from Connect itself when it is on.
-    fn reports_directly(&self) -> Option<DeliveryProvider> {
-        Some(DeliveryProvider::Amazon)
     }
 
     fn build(&self, deps: &SourceDeps) -> Result<Arc<dyn QueueSource>, BuildError> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
-use crate::model::{DeliveryProvider, SourceName};
+use crate::model::SourceName;
 use crate::secrets::CachedSecret;
 use crate::source::{BuildError, QueueSource, SourceConfig, SourceDeps};
 
@@ -125,10 +125,6 @@ impl SourceConfig for EightByEightConfig {
     /// after a 401.
     fn cycle_budget(&self) -> Duration {
         self.request_timeout * 5 + Duration::from_secs(2)
-    }
-
-    fn reports_directly(&self) -> Option<DeliveryProvider> {
-        Some(DeliveryProvider::EightByEight)
     }
 
     fn build(&self, deps: &SourceDeps) -> Result<Arc<dyn QueueSource>, BuildError> {

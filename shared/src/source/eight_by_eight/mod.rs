@@ -25,14 +25,12 @@ pub use config::{EightByEightConfig, Endpoint};
 
 use crate::model::{DeliveryProvider, QueueStats, SourceName};
 use crate::secrets::{CachedSecret, SecretError, SecretValue};
-use crate::source::{QueueSource, SourceError};
+use crate::source::{QueueSource, SourceError, http};
 
 /// The API key header, as 8x8 documents it.
 pub const API_KEY_HEADER: &str = "8x8-apikey";
 /// A token is renewed this long before 8x8 says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
-/// How much of an error body we keep for the operator.
-const ERROR_DETAIL_LIMIT: usize = 200;
 
 /// The credentials secret's JSON.
 #[derive(Deserialize)]
@@ -123,17 +121,6 @@ impl EightByEightSource {
         })
     }
 
-    fn transport_error(&self, err: reqwest::Error) -> SourceError {
-        if err.is_timeout() {
-            SourceError::RequestTimeout {
-                timeout_ms: self.config.request_timeout.as_millis() as u64,
-            }
-        } else {
-            let err = err.without_url();
-            SourceError::transport(crate::aws::describe_error(&err), err)
-        }
-    }
-
     async fn credentials(&self) -> Result<Credentials, SourceError> {
         let raw = self.credentials.get().await?;
         Credentials::parse(raw, &self.config.secret_id)
@@ -152,14 +139,14 @@ impl EightByEightSource {
             ])
             .send()
             .await
-            .map_err(|err| self.transport_error(err))?;
+            .map_err(|err| http::request_error(err, self.config.request_timeout))?;
         let status = response.status();
         // 8x8 answers a wrong user or password with 400 invalid_grant, a
         // wrong API key with 401.
         if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
             return Ok(Err(status.as_u16()));
         }
-        let body = self.read_body(response).await?;
+        let body = http::read_body(response, self.config.request_timeout).await?;
         self.check_status(status, &body, creds)?;
         let token: wire::TokenResponse = serde_json::from_slice(&body).map_err(|err| {
             SourceError::malformed(format!(
@@ -233,17 +220,7 @@ impl EightByEightSource {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|err| self.transport_error(err))
-    }
-
-    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, SourceError> {
-        response.bytes().await.map(|b| b.to_vec()).map_err(|err| {
-            if err.is_timeout() {
-                self.transport_error(err)
-            } else {
-                SourceError::malformed_by("the body could not be read", err.without_url())
-            }
-        })
+            .map_err(|err| http::request_error(err, self.config.request_timeout))
     }
 
     fn check_status(
@@ -260,27 +237,11 @@ impl EightByEightSource {
         if !status.is_success() {
             return Err(SourceError::UpstreamStatus {
                 status: status.as_u16(),
-                detail: error_detail(body, &[&creds.api_key, &creds.password]),
+                detail: http::error_detail(body, &[&creds.api_key, &creds.password]),
             });
         }
         Ok(())
     }
-}
-
-/// The start of an error body with any credential removed, in case an
-/// upstream echoes what it was sent.
-fn error_detail(body: &[u8], secrets: &[&SecretValue]) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
-    for secret in secrets {
-        if !secret.expose().is_empty() {
-            text = text.replace(secret.expose(), "<redacted>");
-        }
-    }
-    let mut detail: String = text.chars().take(ERROR_DETAIL_LIMIT).collect();
-    if text.chars().count() > ERROR_DETAIL_LIMIT {
-        detail.push('…');
-    }
-    detail
 }
 
 #[async_trait]
@@ -307,7 +268,7 @@ impl QueueSource for EightByEightSource {
             }
         }
         let status = response.status();
-        let body = self.read_body(response).await?;
+        let body = http::read_body(response, self.config.request_timeout).await?;
         self.check_status(status, &body, &creds)?;
         wire::parse_queues(self.config.endpoint, &body)
             .map_err(|err| SourceError::malformed_by(err.to_string(), err))
@@ -317,14 +278,6 @@ impl QueueSource for EightByEightSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_details_never_hold_a_credential() {
-        let key = SecretValue::new("k3y");
-        let password = SecretValue::new("pa55");
-        let detail = error_detail(b"bad k3y and pa55", &[&key, &password]);
-        assert!(!detail.contains("k3y") && !detail.contains("pa55"));
-    }
 
     #[test]
     fn a_secret_that_is_not_the_json_never_echoes_it() {

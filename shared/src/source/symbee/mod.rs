@@ -21,7 +21,7 @@ pub use region::{RETRIEVE_QUEUE_INFO_PATH, SymbeeRegion};
 
 use crate::model::{QueueStats, SourceName};
 use crate::secrets::{CachedSecret, SecretValue};
-use crate::source::{QueueSource, SourceError};
+use crate::source::{QueueSource, SourceError, http};
 
 /// The header names, as the API documents them.
 pub mod headers {
@@ -31,10 +31,6 @@ pub mod headers {
     pub const SECRETS_REGION: &str = "X-sc-secrets-region";
     pub const API_KEY: &str = "X-sc-company-api-key";
 }
-
-/// How much of an error body we keep for the operator: enough to diagnose,
-/// too little to flood a log line.
-const ERROR_DETAIL_LIMIT: usize = 200;
 
 pub struct SymbeeSource {
     http: reqwest::Client,
@@ -104,51 +100,12 @@ impl SymbeeSource {
             .body(self.body.clone())
             .send()
             .await
-            .map_err(|err| self.transport_error(err))
-    }
-
-    fn transport_error(&self, err: reqwest::Error) -> SourceError {
-        if err.is_timeout() {
-            SourceError::RequestTimeout {
-                timeout_ms: self.config.request_timeout.as_millis() as u64,
-            }
-        } else {
-            // Without the URL's query (there is none) and without headers:
-            // reqwest's Display never includes request headers.
-            let err = err.without_url();
-            SourceError::transport(crate::aws::describe_error(&err), err)
-        }
-    }
-
-    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, SourceError> {
-        response.bytes().await.map(|b| b.to_vec()).map_err(|err| {
-            if err.is_timeout() {
-                self.transport_error(err)
-            } else {
-                SourceError::malformed_by("the body could not be read", err.without_url())
-            }
-        })
+            .map_err(|err| http::request_error(err, self.config.request_timeout))
     }
 }
 
 fn is_auth_failure(status: StatusCode) -> bool {
     status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
-}
-
-/// The start of an error body with every occurrence of the key removed, in
-/// case an upstream echoes what it rejected.
-fn error_detail(body: &[u8], key: &SecretValue) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = if key.expose().is_empty() {
-        text.into_owned()
-    } else {
-        text.replace(key.expose(), "<redacted>")
-    };
-    let mut detail: String = text.chars().take(ERROR_DETAIL_LIMIT).collect();
-    if text.chars().count() > ERROR_DETAIL_LIMIT {
-        detail.push('…');
-    }
-    detail
 }
 
 #[async_trait]
@@ -181,27 +138,13 @@ impl QueueSource for SymbeeSource {
                 status: status.as_u16(),
             });
         }
-        let body = self.read_body(response).await?;
+        let body = http::read_body(response, self.config.request_timeout).await?;
         if !status.is_success() {
             return Err(SourceError::UpstreamStatus {
                 status: status.as_u16(),
-                detail: error_detail(&body, &key),
+                detail: http::error_detail(&body, &[&key]),
             });
         }
         wire::parse_response(&body).map_err(|err| SourceError::malformed_by(err.to_string(), err))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_details_are_bounded_and_never_hold_the_key() {
-        let key = SecretValue::new("s3cr3t-key");
-        let body = format!("bad key s3cr3t-key {}", "x".repeat(500));
-        let detail = error_detail(body.as_bytes(), &key);
-        assert!(!detail.contains("s3cr3t-key"));
-        assert!(detail.chars().count() <= ERROR_DETAIL_LIMIT + 1);
     }
 }
