@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use queue_stats::model::Snapshot;
 use queue_stats::sink::record::records_for;
 use queue_stats::source::symbee::wire::parse_response;
-use queue_stats::store::layout::{encode_body, partition};
+use queue_stats::store::layout::encode_shards;
 use std::hint::black_box;
 
 fn symbee_body(n: usize) -> Vec<u8> {
@@ -43,9 +43,9 @@ fn cycle_cpu(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("encode_shards", n), &snap, |b, snap| {
             b.iter(|| {
-                partition(&snap.queues)
+                encode_shards(&snap.queues)
                     .iter()
-                    .map(|s| encode_body(s).len())
+                    .map(|s| s.body.block.len())
                     .sum::<usize>()
             })
         });
@@ -53,9 +53,9 @@ fn cycle_cpu(c: &mut Criterion) {
             b.iter(|| {
                 let snap = snapshot(black_box(body));
                 let records = records_for(&snap, Some(&tenant));
-                let bytes: usize = partition(&snap.queues)
+                let bytes: usize = encode_shards(&snap.queues)
                     .iter()
-                    .map(|s| encode_body(s).len())
+                    .map(|s| s.body.block.len())
                     .sum();
                 (records.len(), bytes)
             })

@@ -6,7 +6,7 @@
 use queue_stats::model::{
     Counters, DeliveryProvider, OpenClosedState, QueueStats, SourceName, TaskType,
 };
-use queue_stats::store::layout::{encode_body, partition};
+use queue_stats::store::layout::encode_shards;
 
 fn queue(i: usize) -> QueueStats {
     let mut queue = QueueStats::new(
@@ -43,8 +43,8 @@ fn main() {
         .iter()
         .map(|q| serde_json::to_vec(q).unwrap().len())
         .sum();
-    let shards = partition(&queues);
-    let bodies: Vec<usize> = shards.iter().map(|s| encode_body(s).len()).collect();
+    let shards = encode_shards(&queues);
+    let bodies: Vec<usize> = shards.iter().map(|s| s.body.block.len()).collect();
     // Item overhead: key and attribute names and small attributes, ~150 bytes.
     let wru: usize = bodies.iter().map(|b| (b + 150).div_ceil(1024)).sum();
     println!("queues: {count}");
@@ -54,9 +54,14 @@ fn main() {
         bodies.iter().sum::<usize>(),
         bodies.iter().max().unwrap()
     );
+    // A strongly consistent read is one unit per started 4 KB of each item.
+    let rru: usize = bodies.iter().map(|b| (b + 150).div_ceil(4096)).sum();
     println!(
-        "write units per poll: latest {} (transactional: x2 = {}), history {wru}",
-        wru + 1,
+        "write units per poll: shard items {wru}, head 1 (a transaction of the same items: {})",
         2 * (wru + 1)
+    );
+    println!(
+        "read units per whole snapshot: head 1 + shards {rru} (TransactGetItems of the same items: {})",
+        2 * (rru + 1)
     );
 }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod backoff;
 pub mod config;
 pub mod contact_flow;
+pub mod gzip;
 pub mod handlers;
 pub mod limiter;
 pub mod model;

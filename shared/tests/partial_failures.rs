@@ -1,18 +1,21 @@
 //! Partial failures that moto cannot produce, on the real SDK clients with
 //! scripted responses (aws-smithy-mocks): Kinesis `FailedRecordCount`,
-//! DynamoDB `UnprocessedItems` and cancelled transactions. Our sink and
-//! store code run unchanged; only the service's answers are scripted.
+//! DynamoDB `UnprocessedItems` / `UnprocessedKeys` and failed conditional
+//! writes. Our sink and store code run unchanged; only the service's
+//! answers are scripted.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::Region;
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::types::error::{
+    ConditionalCheckFailedException, ProvisionedThroughputExceededException,
 };
-use aws_sdk_dynamodb::types::CancellationReason;
-use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_kinesis::operation::put_records::{PutRecordsError, PutRecordsOutput};
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
 use aws_sdk_kinesis::types::error::ResourceNotFoundException;
@@ -27,7 +30,7 @@ use queue_stats::sink::kinesis::KinesisSink;
 use queue_stats::sink::record::records_for;
 use queue_stats::sink::{PreparedRecord, RecordSink};
 use queue_stats::store::dynamodb::DynamoSnapshotStore;
-use queue_stats::store::{PutOutcome, SnapshotWriter};
+use queue_stats::store::{PutOutcome, SnapshotReader, SnapshotWriter};
 
 fn fast_backoff() -> Backoff {
     Backoff {
@@ -248,9 +251,8 @@ async fn a_record_over_one_mebibyte_is_reported_and_the_rest_still_go() {
     assert_eq!(report.failed[0].code, "RecordTooLarge");
 }
 
-fn transact_ok() -> Rule {
-    mock!(aws_sdk_dynamodb::Client::transact_write_items)
-        .then_output(|| TransactWriteItemsOutput::builder().build())
+fn head_ok() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build())
 }
 
 fn store(rules: &[&Rule]) -> DynamoSnapshotStore {
@@ -277,8 +279,8 @@ async fn given_unprocessed_history_items_then_they_are_resent_until_in() {
                 builder.build()
             }
         });
-    let transact = transact_ok();
-    let store = store(&[&transact, &batch]);
+    let head = head_ok();
+    let store = store(&[&head, &batch]);
 
     // WHEN a snapshot is written
     let outcome = store.put_snapshot(&snapshot(40)).await.unwrap();
@@ -298,24 +300,19 @@ async fn given_history_items_that_stay_unprocessed_then_the_store_says_so() {
             .unprocessed_items("snapshots", requests)
             .build()
     });
-    let transact = transact_ok();
-    let store = store(&[&transact, &batch]);
+    let head = head_ok();
+    let store = store(&[&head, &batch]);
 
     let err = store.put_snapshot(&snapshot(3)).await.unwrap_err();
 
     assert_eq!(err.code(), "HISTORY_UNPROCESSED");
+    // A set that is not all in is never named by the head: readers keep
+    // the previous, complete snapshot.
+    assert_eq!(head.num_calls(), 0);
 }
 
-fn cancelled(code: &'static str) -> Rule {
-    mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || {
-        TransactWriteItemsError::TransactionCanceledException(
-            TransactionCanceledException::builder()
-                .message("Transaction cancelled")
-                .cancellation_reasons(CancellationReason::builder().code(code).build())
-                .cancellation_reasons(CancellationReason::builder().code("None").build())
-                .build(),
-        )
-    })
+fn head_refused(error: fn() -> PutItemError) -> Rule {
+    mock!(aws_sdk_dynamodb::Client::put_item).then_error(error)
 }
 
 fn batch_ok() -> Rule {
@@ -325,8 +322,15 @@ fn batch_ok() -> Rule {
 
 #[tokio::test]
 async fn a_conditional_check_failure_means_a_newer_snapshot_is_there() {
-    let (transact, batch) = (cancelled("ConditionalCheckFailed"), batch_ok());
-    let store = store(&[&transact, &batch]);
+    let head = head_refused(|| {
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .build(),
+        )
+    });
+    let batch = batch_ok();
+    let store = store(&[&head, &batch]);
     assert_eq!(
         store.put_snapshot(&snapshot(1)).await.unwrap(),
         PutOutcome::Superseded
@@ -334,11 +338,122 @@ async fn a_conditional_check_failure_means_a_newer_snapshot_is_there() {
 }
 
 #[tokio::test]
-async fn a_transaction_conflict_is_an_error_not_a_silent_skip() {
-    let (transact, batch) = (cancelled("TransactionConflict"), batch_ok());
-    let store = store(&[&transact, &batch]);
-    assert_eq!(
-        store.put_snapshot(&snapshot(1)).await.unwrap_err().code(),
-        "STORE_UNAVAILABLE"
-    );
+async fn a_throttled_head_write_is_an_error_not_a_silent_skip() {
+    let head = head_refused(|| {
+        PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let batch = batch_ok();
+    let store = store(&[&head, &batch]);
+    let err = store.put_snapshot(&snapshot(1)).await.unwrap_err();
+    assert_eq!(err.code(), "STORE_UNAVAILABLE");
+    assert!(err.is_transient());
+}
+
+/// A head naming shards 0..16 of snapshot "snap" at time 1000.
+fn head_item() -> Rule {
+    mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+        let n = |v: &str| AttributeValue::N(v.to_owned());
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        GetItemOutput::builder()
+            .item("pk", s("latest"))
+            .item("sk", s("head"))
+            .item("snapshotId", s("snap"))
+            .item("observedAtMs", n("1000"))
+            .item("sources", s("[]"))
+            .item("queueCount", n("16"))
+            .item("format", s("deflate-json-v2"))
+            .item(
+                "shards",
+                AttributeValue::L((0..16).map(|i| n(&i.to_string())).collect()),
+            )
+            .build()
+    })
+}
+
+/// Answers each shard key with a one-queue shard of snapshot "snap".
+fn shard_item(
+    key: &std::collections::HashMap<String, AttributeValue>,
+) -> std::collections::HashMap<String, AttributeValue> {
+    let pk = key["pk"].as_s().unwrap().clone();
+    let shard: u32 = pk.trim_start_matches("history#").parse().unwrap();
+    let queue = snapshot(1).queues.remove(0);
+    let stored = queue_stats::store::layout::StoredShard::encode(shard, &[&queue]);
+    let mut item = key.clone();
+    for (name, value) in [
+        ("snapshotId", AttributeValue::S("snap".into())),
+        ("observedAtMs", AttributeValue::N("1000".into())),
+        ("format", AttributeValue::S("deflate-json-v2".into())),
+        ("queueCount", AttributeValue::N("1".into())),
+        (
+            "bodyCrc32",
+            AttributeValue::N(stored.body.crc32.to_string()),
+        ),
+        ("bodyLength", AttributeValue::N(stored.body.len.to_string())),
+        (
+            "body",
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(stored.body.block)),
+        ),
+    ] {
+        item.insert(name.to_owned(), value);
+    }
+    item
+}
+
+#[tokio::test]
+async fn given_unprocessed_keys_when_reading_the_snapshot_then_they_are_asked_for_again() {
+    // GIVEN DynamoDB answers half of the 16 shard keys at first
+    let calls = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let log = calls.clone();
+    let batch = mock!(aws_sdk_dynamodb::Client::batch_get_item).then_compute_output(move |input| {
+        let mut log = log.lock().unwrap();
+        let asked = input.request_items().unwrap()["snapshots"].clone();
+        assert_eq!(
+            asked.consistent_read(),
+            Some(true),
+            "shards are read consistently"
+        );
+        let keys = asked.keys().to_vec();
+        log.push(keys.len());
+        let (answered, left) = if log.len() == 1 {
+            keys.split_at(keys.len() / 2)
+        } else {
+            keys.split_at(keys.len())
+        };
+        let mut output = BatchGetItemOutput::builder()
+            .responses("snapshots", answered.iter().map(shard_item).collect());
+        if !left.is_empty() {
+            output = output.unprocessed_keys(
+                "snapshots",
+                KeysAndAttributes::builder()
+                    .set_keys(Some(left.to_vec()))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        output.build()
+    });
+    let head = head_item();
+    let store = store(&[&head, &batch]);
+
+    // WHEN the whole snapshot is read
+    let snapshot = store.latest_snapshot().await.unwrap().unwrap();
+
+    // THEN every shard arrived, the second call asking for the rest alone
+    assert_eq!(snapshot.queues.len(), 16);
+    assert_eq!(*calls.lock().unwrap(), vec![16, 8]);
+}
+
+#[tokio::test]
+async fn given_a_shard_the_head_names_is_missing_then_the_read_fails_clearly() {
+    let batch = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+        .then_output(|| BatchGetItemOutput::builder().build());
+    let head = head_item();
+    let store = store(&[&head, &batch]);
+    let err = store.latest_snapshot().await.unwrap_err();
+    assert_eq!(err.code(), "STORE_CORRUPT");
+    assert!(err.to_string().contains("HISTORY_RETENTION_HOURS"), "{err}");
 }

@@ -194,3 +194,116 @@ async fn a_missing_table_is_a_misconfigured_store_not_a_panic() {
         "STORE_MISCONFIGURED"
     );
 }
+
+/// Readers racing a writer never see half a poll: every whole snapshot, one
+/// queue and API answer they get belongs to exactly one poll, and a reader
+/// never goes back to an older poll than one it has seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_racing_a_writer_never_see_a_mixed_or_older_snapshot() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const QUEUES: usize = 40;
+    const MIN_READS: usize = 2_000;
+    let store = Arc::new(store().await);
+    // Each poll's queues all carry the poll's number, and the id names it.
+    let poll = |generation: u64| {
+        let queues = (0..QUEUES)
+            .map(|i| queue(&format!("q-{i:03}"), generation))
+            .collect();
+        let mut snapshot = snapshot(&format!("poll-{generation:05}"), 0, queues);
+        snapshot.observed_at =
+            chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + generation as i64 * 10_000)
+                .unwrap();
+        snapshot
+    };
+    store.put_snapshot(&poll(1)).await.unwrap();
+
+    let writing = Arc::new(AtomicBool::new(true));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for reader in 0..6 {
+        let (store, writing, reads) = (store.clone(), writing.clone(), reads.clone());
+        let api = queue_stats::api::Api::new(store.clone(), reader_config("unused", &[]));
+        readers.push(tokio::spawn(async move {
+            let mut last_seen = 0u64;
+            let mut check = |id: &str, figures: Vec<Option<u64>>| {
+                let generation: u64 = id.trim_start_matches("poll-").parse().unwrap();
+                assert!(
+                    figures.iter().all(|f| *f == Some(generation)),
+                    "reader {reader}: {id} mixes polls: {figures:?}"
+                );
+                assert!(generation >= last_seen, "reader {reader} went back to {id}");
+                last_seen = generation;
+                reads.fetch_add(1, Ordering::Relaxed);
+            };
+            while writing.load(Ordering::Relaxed) || reads.load(Ordering::Relaxed) < MIN_READS {
+                match reader % 3 {
+                    0 => {
+                        let snapshot = store.latest_snapshot().await.unwrap().unwrap();
+                        assert_eq!(snapshot.queues.len(), QUEUES);
+                        let figures = snapshot
+                            .queues
+                            .iter()
+                            .map(|q| q.counters.items_in_queue)
+                            .collect();
+                        check(&snapshot.snapshot_id, figures);
+                    }
+                    1 => {
+                        let one = store.latest_queue("q-007").await.unwrap().unwrap();
+                        check(&one.snapshot_id, vec![one.queue.counters.items_in_queue]);
+                    }
+                    _ => {
+                        let request = queue_stats::api::HttpRequest {
+                            method: "GET".into(),
+                            raw_path: "/v1/snapshot".into(),
+                            ..Default::default()
+                        };
+                        let answer = api.handle(&request).await;
+                        assert_eq!(
+                            answer.status,
+                            200,
+                            "{:?}",
+                            String::from_utf8_lossy(&answer.body)
+                        );
+                        let snapshot: Snapshot = serde_json::from_slice(&answer.body).unwrap();
+                        assert_eq!(snapshot.queues.len(), QUEUES);
+                        let figures = snapshot
+                            .queues
+                            .iter()
+                            .map(|q| q.counters.items_in_queue)
+                            .collect();
+                        check(&snapshot.snapshot_id, figures);
+                    }
+                }
+            }
+        }));
+    }
+
+    // The writer: a new poll as fast as the store takes them, with a late,
+    // older poll thrown in now and then (it must never become the latest).
+    let mut generation = 1;
+    while reads.load(Ordering::Relaxed) < MIN_READS {
+        generation += 1;
+        assert_eq!(
+            store.put_snapshot(&poll(generation)).await.unwrap(),
+            PutOutcome::Written
+        );
+        if generation % 5 == 0 {
+            assert_eq!(
+                store.put_snapshot(&poll(generation - 3)).await.unwrap(),
+                PutOutcome::Superseded
+            );
+        }
+    }
+    writing.store(false, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let reads = reads.load(Ordering::Relaxed);
+    eprintln!("{reads} reads checked across {generation} polls");
+    assert!(
+        generation > 5,
+        "the writer kept writing during the reads ({generation} polls)"
+    );
+}

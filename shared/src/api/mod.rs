@@ -9,6 +9,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stored;
 
 use std::sync::Arc;
 
@@ -19,8 +20,10 @@ use serde_json::json;
 use crate::config::ReaderConfig;
 use crate::model::names_queue;
 use crate::model::{QueueStats, Snapshot, SourceStatus, format_rfc3339};
-use crate::store::{SnapshotReader, StoreError};
+use crate::store::layout::shard_of;
+use crate::store::{SnapshotReader, SnapshotSummary, StoreError};
 use request::{Params, Route, params, route, single};
+use stored::{AnswerCache, StoredAnswer};
 
 /// A request as any HTTP front end can give it.
 #[derive(Clone, Debug, Default)]
@@ -119,6 +122,7 @@ impl ApiError {
 pub struct Api {
     reader: Arc<dyn SnapshotReader>,
     config: ReaderConfig,
+    answers: AnswerCache,
 }
 
 #[derive(Serialize)]
@@ -153,7 +157,11 @@ struct HealthBody<'a> {
 
 impl Api {
     pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
-        Self { reader, config }
+        Self {
+            reader,
+            config,
+            answers: AnswerCache::default(),
+        }
     }
 
     /// Answers one request. Never fails: every error is a response.
@@ -222,8 +230,28 @@ impl Api {
         request: &HttpRequest,
         params: &Params,
     ) -> Result<HttpResponse, ApiError> {
-        let Some(mut snapshot) = self.read(self.reader.latest_snapshot()).await? else {
+        let Some(summary) = self.read(self.reader.latest_summary()).await? else {
             return Err(no_snapshot_yet());
+        };
+        if params.is_empty() {
+            return self.whole_snapshot(request, summary).await;
+        }
+        // A queue filter needs only the shards those queues hash to.
+        let only: Option<Vec<u32>> = params
+            .get("queueId")
+            .map(|ids| ids.iter().map(|id| shard_of(id)).collect());
+        let shards = self
+            .read(self.reader.snapshot_shards(&summary, only.as_deref()))
+            .await?;
+        let mut queues = Vec::new();
+        for shard in &shards {
+            queues.extend(shard.decode().map_err(|err| corrupt(&err))?);
+        }
+        let mut snapshot = Snapshot {
+            snapshot_id: summary.snapshot_id,
+            observed_at: summary.observed_at,
+            sources: summary.sources,
+            queues,
         };
         filter_queues(&mut snapshot, params);
         Ok(response::json_ok(
@@ -231,6 +259,58 @@ impl Api {
             &snapshot,
             self.cache_control(&snapshot.observed_at),
         ))
+    }
+
+    /// The whole snapshot, served as stored: a conditional request is
+    /// answered from the head alone, and the body is built once per
+    /// snapshot from the stored blocks.
+    async fn whole_snapshot(
+        &self,
+        request: &HttpRequest,
+        summary: SnapshotSummary,
+    ) -> Result<HttpResponse, ApiError> {
+        let tag = StoredAnswer::etag(&summary.snapshot_id);
+        let mut headers = vec![
+            ("etag".to_owned(), tag.clone()),
+            (
+                "cache-control".to_owned(),
+                self.cache_control(&summary.observed_at),
+            ),
+            ("vary".to_owned(), "Accept-Encoding".to_owned()),
+        ];
+        if request
+            .header("if-none-match")
+            .is_some_and(|h| response::none_match(h, &tag))
+        {
+            return Ok(HttpResponse {
+                status: 304,
+                headers,
+                body: Vec::new(),
+            });
+        }
+        let answer = match self.answers.get(&summary.snapshot_id) {
+            Some(answer) => answer,
+            None => {
+                let shards = self
+                    .read(self.reader.snapshot_shards(&summary, None))
+                    .await?;
+                let answer = Arc::new(StoredAnswer::new(&summary, shards));
+                self.answers.put(answer.clone());
+                answer
+            }
+        };
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        let body = if response::wants_gzip(request, answer.plain_len()) {
+            headers.push(("content-encoding".to_owned(), "gzip".to_owned()));
+            answer.gzip().to_vec()
+        } else {
+            answer.plain().map_err(|err| corrupt(&err))?.to_vec()
+        };
+        Ok(HttpResponse {
+            status: 200,
+            headers,
+            body,
+        })
     }
 
     async fn queue(&self, request: &HttpRequest, queue_id: &str) -> Result<HttpResponse, ApiError> {
@@ -335,6 +415,11 @@ impl Api {
             Ok(response::json_status(request, 503, &body, Vec::new()))
         }
     }
+}
+
+/// A stored shard this build cannot read.
+fn corrupt(detail: &str) -> ApiError {
+    ApiError::store(&StoreError::Corrupt(detail.to_owned()))
 }
 
 fn no_snapshot_yet() -> ApiError {

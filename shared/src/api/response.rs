@@ -26,19 +26,29 @@ pub fn none_match(header: &str, tag: &str) -> bool {
         .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(tag))
 }
 
-/// Whether the client takes gzip (`Accept-Encoding`, honouring `q=0`).
+/// Whether the client takes gzip (`Accept-Encoding`). An explicit `gzip`
+/// entry decides; otherwise `*` does; `q=0` means "not acceptable"
+/// (RFC 9110 §12.5.3), so `gzip;q=0, *;q=1` is a refusal.
 pub fn accepts_gzip(header: &str) -> bool {
-    header.split(',').any(|part| {
+    let mut wildcard = None;
+    for part in header.split(',') {
         let mut pieces = part.split(';');
         let coding = pieces.next().unwrap_or("").trim();
-        let q_zero = pieces.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
+        let acceptable = !pieces.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .or_else(|| p.strip_prefix("Q="))
                 .and_then(|q| q.trim().parse::<f32>().ok())
                 .is_some_and(|q| q <= 0.0)
         });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-    })
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            return acceptable;
+        }
+        if coding == "*" {
+            wildcard = Some(acceptable);
+        }
+    }
+    wildcard.unwrap_or(false)
 }
 
 /// A 200 JSON answer with ETag, 304 handling, caching and gzip.
@@ -103,10 +113,13 @@ pub fn error(request: &HttpRequest, error: &ApiError) -> HttpResponse {
     json_status(request, error.status, &body, error.headers.clone())
 }
 
+/// Whether a body of `len` bytes goes gzip'd to this client.
+pub fn wants_gzip(request: &HttpRequest, len: usize) -> bool {
+    len >= GZIP_MIN_BYTES && request.header("accept-encoding").is_some_and(accepts_gzip)
+}
+
 fn compress_if_accepted(request: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
-    if response.body.len() < GZIP_MIN_BYTES
-        || !request.header("accept-encoding").is_some_and(accepts_gzip)
-    {
+    if !wants_gzip(request, response.body.len()) {
         return response;
     }
     let mut encoder = GzEncoder::new(
@@ -147,5 +160,10 @@ mod tests {
         assert!(!accepts_gzip("gzip;q=0"));
         assert!(!accepts_gzip("br, deflate"));
         assert!(!accepts_gzip("identity"));
+        // The explicit entry wins over the wildcard, either order.
+        assert!(!accepts_gzip("gzip;q=0, *;q=1"));
+        assert!(!accepts_gzip("*;q=1, gzip;q=0"));
+        assert!(!accepts_gzip("*;q=0"));
+        assert!(accepts_gzip("gzip;q=1, *;q=0"));
     }
 }

@@ -1,10 +1,11 @@
 //! [`SnapshotWriter`] and [`SnapshotReader`] on DynamoDB.
 //!
-//! The latest snapshot is written as one transaction (head + every shard)
-//! whose head carries the condition "no newer snapshot is here", so readers
-//! never see a mix of two polls and an older poll never overwrites a newer
-//! one. History items are written beside it with `BatchWriteItem`, resending
-//! unprocessed items with backoff.
+//! A poll's shards are written first, as immutable items under their
+//! history partitions (`BatchWriteItem`, unprocessed items resent with
+//! backoff). Only when every one is in does the head item flip to point at
+//! them, with the condition "no newer snapshot is here", so an older poll
+//! never replaces a newer one and a reader that follows the head can only
+//! find shards of that one poll.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,31 +13,29 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::layout::{self, *};
+use super::layout::*;
 use super::{
-    HistoryPoint, LatestQueue, PutOutcome, SnapshotReader, SnapshotSummary, SnapshotWriter,
-    StoreError,
+    HistoryPoint, PutOutcome, SnapshotReader, SnapshotSummary, SnapshotWriter, StoreError,
 };
 use crate::aws::describe_error;
 use crate::backoff::Backoff;
+use crate::gzip::Block;
 use crate::model::{Snapshot, SourceStatus, names_queue};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// One shard's queues, compressed once and written to both latest and history.
-struct EncodedShard {
-    body: Vec<u8>,
-    queue_count: usize,
-}
-
 /// BatchWriteItem takes at most 25 requests.
 const BATCH_WRITE_LIMIT: usize = 25;
+
+/// How long a write or read of many items may keep resending what
+/// DynamoDB hands back unprocessed.
+const BATCH_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct DynamoSnapshotStore {
@@ -61,18 +60,25 @@ impl DynamoSnapshotStore {
         self
     }
 
-    fn latest_items(
+    /// The head: points readers at this snapshot's shards. Written last,
+    /// and only over an older snapshot (or a retry of this one).
+    async fn write_head(
         &self,
         snapshot: &Snapshot,
-        bodies: &[EncodedShard],
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let observed_ms = snapshot.observed_at.timestamp_millis();
+        shards: &[StoredShard],
+    ) -> Result<PutOutcome, StoreError> {
         let sources = serde_json::to_string(&snapshot.sources).expect("statuses serialize");
         let mut head = common_attrs(LATEST_PK, HEAD_SK, snapshot);
         head.insert(ATTR_SOURCES.into(), s(sources));
         head.insert(ATTR_QUEUE_COUNT.into(), n(snapshot.queues.len()));
         head.insert(ATTR_SHARD_COUNT.into(), n(SHARDS));
-        let head_put = Put::builder()
+        head.insert(
+            ATTR_SHARDS.into(),
+            AttributeValue::L(shards.iter().map(|shard| n(shard.shard)).collect()),
+        );
+        let written = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(head))
             // Newer-or-same wins: a retry of this very snapshot succeeds,
@@ -81,74 +87,50 @@ impl DynamoSnapshotStore {
             .expression_attribute_names("#pk", ATTR_PK)
             .expression_attribute_names("#t", ATTR_OBSERVED_AT_MS)
             .expression_attribute_names("#id", ATTR_SNAPSHOT_ID)
-            .expression_attribute_values(":t", n(observed_ms))
+            .expression_attribute_values(":t", n(snapshot.observed_at.timestamp_millis()))
             .expression_attribute_values(":id", s(snapshot.snapshot_id.clone()))
-            .build()
-            .map_err(|err| unavailable(err.to_string(), err))?;
-        let mut items = vec![TransactWriteItem::builder().put(head_put).build()];
-        for (shard, EncodedShard { body, .. }) in bodies.iter().enumerate() {
-            let mut item = common_attrs(LATEST_PK, &shard_sk(shard as u32), snapshot);
-            item.insert(ATTR_BODY.into(), AttributeValue::B(Blob::new(body.clone())));
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .build()
-                .map_err(|err| unavailable(err.to_string(), err))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        Ok(items)
-    }
-
-    async fn write_latest(
-        &self,
-        snapshot: &Snapshot,
-        bodies: &[EncodedShard],
-    ) -> Result<PutOutcome, StoreError> {
-        let items = self.latest_items(snapshot, bodies)?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
             .send()
-            .await
-        {
+            .await;
+        match written {
             Ok(_) => Ok(PutOutcome::Written),
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-                    err.as_service_error()
-                {
-                    let superseded = cancel
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|reason| reason.code() == Some("ConditionalCheckFailed"));
-                    if superseded {
-                        return Ok(PutOutcome::Superseded);
-                    }
-                }
-                Err(sdk_failure(err))
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(PutOutcome::Superseded)
             }
+            Err(err) => Err(sdk_failure(err)),
         }
     }
 
-    async fn write_history(
+    /// The snapshot's shards, each one immutable item under its history
+    /// partition: the set the head will point at, and the history.
+    async fn write_shards(
         &self,
         snapshot: &Snapshot,
-        bodies: &[EncodedShard],
+        shards: &[StoredShard],
     ) -> Result<(), StoreError> {
-        let observed_ms = snapshot.observed_at.timestamp_millis();
         let expires_at = (snapshot.observed_at
             + chrono::Duration::from_std(self.history_retention)
                 .unwrap_or(chrono::Duration::days(1)))
         .timestamp();
-        let sk = history_sk(observed_ms, &snapshot.snapshot_id);
-        let requests: Vec<WriteRequest> = bodies
+        let sk = history_sk(
+            snapshot.observed_at.timestamp_millis(),
+            &snapshot.snapshot_id,
+        );
+        let requests: Vec<WriteRequest> = shards
             .iter()
-            .enumerate()
-            // An empty shard has nothing to remember.
-            .filter(|(_, shard)| shard.queue_count > 0)
-            .map(|(shard, EncodedShard { body, .. })| {
-                let mut item = common_attrs(&history_pk(shard as u32), &sk, snapshot);
-                item.insert(ATTR_BODY.into(), AttributeValue::B(Blob::new(body.clone())));
+            .map(|shard| {
+                let mut item = common_attrs(&history_pk(shard.shard), &sk, snapshot);
+                item.insert(
+                    ATTR_BODY.into(),
+                    AttributeValue::B(Blob::new(shard.body.block.clone())),
+                );
+                item.insert(ATTR_BODY_CRC32.into(), n(shard.body.crc32));
+                item.insert(ATTR_BODY_LENGTH.into(), n(shard.body.len));
+                item.insert(ATTR_QUEUE_COUNT.into(), n(shard.queue_count));
                 item.insert(ATTR_EXPIRES_AT.into(), n(expires_at));
                 let put = PutRequest::builder()
                     .set_item(Some(item))
@@ -157,10 +139,11 @@ impl DynamoSnapshotStore {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            self.batch_write(chunk.to_vec(), deadline).await?;
-        }
+        let deadline = Instant::now() + BATCH_DEADLINE;
+        let writes = requests
+            .chunks(BATCH_WRITE_LIMIT)
+            .map(|chunk| self.batch_write(chunk.to_vec(), deadline));
+        futures::future::try_join_all(writes).await?;
         Ok(())
     }
 
@@ -196,6 +179,55 @@ impl DynamoSnapshotStore {
 }
 
 impl DynamoSnapshotStore {
+    /// The items of `keys` (at most 100), strongly consistent: a shard
+    /// written before the head that named it is always found. Unprocessed
+    /// keys are asked for again with backoff.
+    async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let deadline = Instant::now() + BATCH_DEADLINE;
+        let mut items = Vec::with_capacity(keys.len());
+        let mut attempt = 0;
+        loop {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|err| unavailable(err.to_string(), err))?;
+            let mut output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk_failure)?;
+            if let Some(mut found) = output
+                .responses
+                .take()
+                .and_then(|mut r| r.remove(&self.table))
+            {
+                items.append(&mut found);
+            }
+            keys = output
+                .unprocessed_keys
+                .take()
+                .and_then(|mut left| left.remove(&self.table))
+                .map(|left| left.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(items);
+            }
+            attempt += 1;
+            if !self.backoff.pause(attempt, deadline).await {
+                return Err(StoreError::Unavailable {
+                    detail: format!(
+                        "{} keys were still unprocessed after {attempt} attempts",
+                        keys.len()
+                    ),
+                    source: None,
+                });
+            }
+        }
+    }
+
     /// Every item of partition `pk` (from sort key `from_sk` on), all pages.
     async fn query_all(
         &self,
@@ -306,7 +338,7 @@ fn common_attrs(pk: &str, sk: &str, snapshot: &Snapshot) -> Item {
             ATTR_OBSERVED_AT_MS.to_owned(),
             n(snapshot.observed_at.timestamp_millis()),
         ),
-        (ATTR_FORMAT.to_owned(), s(FORMAT_GZIP_JSON)),
+        (ATTR_FORMAT.to_owned(), s(FORMAT_DEFLATE_JSON)),
     ])
 }
 
@@ -327,141 +359,161 @@ fn get_millis(item: &Item) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("{ATTR_OBSERVED_AT_MS} out of range: {ms}")))
 }
 
-fn get_queues(item: &Item) -> Result<Vec<crate::model::QueueStats>, StoreError> {
-    if let Some(format) = item.get(ATTR_FORMAT).and_then(|v| v.as_s().ok())
-        && format != FORMAT_GZIP_JSON
-    {
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("item lacks number attribute {name}")))
+}
+
+/// A shard item of this build's format, as stored.
+fn stored_shard(shard: u32, item: &Item) -> Result<StoredShard, StoreError> {
+    let format = get_s(item, ATTR_FORMAT)?;
+    if format != FORMAT_DEFLATE_JSON {
         return Err(StoreError::Corrupt(format!(
-            "unknown body format {format:?}"
+            "shard {shard:02} has body format {format:?}, not {FORMAT_DEFLATE_JSON}"
         )));
     }
     let body = item
         .get(ATTR_BODY)
         .and_then(|v| v.as_b().ok())
         .ok_or_else(|| StoreError::Corrupt(format!("item lacks binary {ATTR_BODY}")))?;
-    decode_body(body.as_ref()).map_err(StoreError::Corrupt)
+    Ok(StoredShard {
+        shard,
+        queue_count: get_n(item, ATTR_QUEUE_COUNT)?,
+        body: Block {
+            block: body.as_ref().to_vec(),
+            crc32: get_n(item, ATTR_BODY_CRC32)?,
+            len: get_n(item, ATTR_BODY_LENGTH)?,
+        },
+    })
+}
+
+/// The queues of a history item, in this build's format or an earlier one.
+fn history_queues(shard: u32, item: &Item) -> Result<Vec<crate::model::QueueStats>, StoreError> {
+    if get_s(item, ATTR_FORMAT)? == FORMAT_GZIP_JSON {
+        let body = item
+            .get(ATTR_BODY)
+            .and_then(|v| v.as_b().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("item lacks binary {ATTR_BODY}")))?;
+        return decode_legacy_body(body.as_ref()).map_err(StoreError::Corrupt);
+    }
+    stored_shard(shard, item)?
+        .decode()
+        .map_err(StoreError::Corrupt)
 }
 
 fn summary_of(head: &Item) -> Result<SnapshotSummary, StoreError> {
     let sources: Vec<SourceStatus> = serde_json::from_str(get_s(head, ATTR_SOURCES)?)
         .map_err(|err| StoreError::Corrupt(format!("head sources: {err}")))?;
-    let queue_count = head
-        .get(ATTR_QUEUE_COUNT)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    // Heads of earlier builds name no shard set; the next poll replaces them.
+    let shards = head
+        .get(ATTR_SHARDS)
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| {
+            StoreError::Corrupt(
+                "the latest snapshot was written by an earlier build; the next poll replaces it"
+                    .to_owned(),
+            )
+        })?
+        .iter()
+        .map(|v| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|shard| *shard < SHARDS)
+                .ok_or_else(|| StoreError::Corrupt(format!("head names a bad shard: {v:?}")))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
     Ok(SnapshotSummary {
         snapshot_id: get_s(head, ATTR_SNAPSHOT_ID)?.to_owned(),
         observed_at: get_millis(head)?,
         sources,
-        queue_count,
+        queue_count: get_n(head, ATTR_QUEUE_COUNT)?,
+        shards,
     })
 }
 
 #[async_trait]
 impl SnapshotWriter for DynamoSnapshotStore {
     async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<PutOutcome, StoreError> {
-        let bodies: Vec<EncodedShard> = layout::partition(&snapshot.queues)
+        let shards = encode_shards(&snapshot.queues);
+        if let Some(shard) = shards
             .iter()
-            .map(|shard| EncodedShard {
-                body: encode_body(shard),
-                queue_count: shard.len(),
-            })
-            .collect();
-        if let Some((shard, encoded)) = bodies
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.body.len() > MAX_BODY_BYTES)
+            .find(|shard| shard.body.block.len() > MAX_BODY_BYTES)
         {
             return Err(StoreError::TooLarge(format!(
-                "shard {shard} is {} bytes compressed, over the {MAX_BODY_BYTES}-byte item budget",
-                encoded.body.len()
+                "shard {} is {} bytes compressed, over the {MAX_BODY_BYTES}-byte item budget",
+                shard.shard,
+                shard.body.block.len()
             )));
         }
-        // Latest and history are independent items: write them together.
-        let (latest, history) = tokio::join!(
-            self.write_latest(snapshot, &bodies),
-            self.write_history(snapshot, &bodies)
-        );
-        let outcome = latest?;
-        history?;
-        Ok(outcome)
+        // Shards first, head last: until the head flips, readers keep
+        // following the previous head to the previous, complete set.
+        self.write_shards(snapshot, &shards).await?;
+        self.write_head(snapshot, &shards).await
     }
 }
 
 #[async_trait]
 impl SnapshotReader for DynamoSnapshotStore {
-    async fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        // The head and its shards were written in one transaction; a
-        // strongly consistent read sees all of one snapshot.
-        let items = self.query_all(LATEST_PK, None, true).await?;
-        let Some(head) = items
-            .iter()
-            .find(|i| get_s(i, ATTR_SK).ok() == Some(HEAD_SK))
-        else {
-            return Ok(None);
-        };
-        let summary = summary_of(head)?;
-        let snapshot_id = summary.snapshot_id;
-        let mut queues = Vec::new();
-        for item in items
-            .iter()
-            .filter(|i| get_s(i, ATTR_SK).is_ok_and(|sk| sk != HEAD_SK))
-        {
-            if get_s(item, ATTR_SNAPSHOT_ID)? != snapshot_id {
-                return Err(StoreError::Corrupt(format!(
-                    "shard {} belongs to another snapshot than the head",
-                    get_s(item, ATTR_SK)?
-                )));
-            }
-            queues.extend(get_queues(item)?);
-        }
-        crate::model::sort_canonical(&mut queues);
-        Ok(Some(Snapshot {
-            snapshot_id,
-            observed_at: summary.observed_at,
-            sources: summary.sources,
-            queues,
-        }))
-    }
-
     async fn latest_summary(&self) -> Result<Option<SnapshotSummary>, StoreError> {
+        // Strongly consistent: a reader never goes back to an older head
+        // than one it (or the poller) has already seen.
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(ATTR_PK, s(LATEST_PK))
             .key(ATTR_SK, s(HEAD_SK))
+            .consistent_read(true)
             .send()
             .await
             .map_err(sdk_failure)?;
         output.item().map(summary_of).transpose()
     }
 
-    async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ATTR_PK, s(LATEST_PK))
-            .key(ATTR_SK, s(shard_sk(shard_of(queue_id))))
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        let Some(item) = output.item() else {
-            return Ok(None);
-        };
-        let queue = get_queues(item)?
-            .into_iter()
-            .find(|q| names_queue(queue_id, &q.queue_id));
-        Ok(match queue {
-            Some(queue) => Some(LatestQueue {
-                snapshot_id: get_s(item, ATTR_SNAPSHOT_ID)?.to_owned(),
-                observed_at: get_millis(item)?,
-                queue,
-            }),
-            None => None,
-        })
+    async fn snapshot_shards(
+        &self,
+        summary: &SnapshotSummary,
+        only: Option<&[u32]>,
+    ) -> Result<Vec<StoredShard>, StoreError> {
+        let wanted: Vec<u32> = summary
+            .shards
+            .iter()
+            .copied()
+            .filter(|shard| only.is_none_or(|only| only.contains(shard)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sk = history_sk(summary.observed_at.timestamp_millis(), &summary.snapshot_id);
+        let keys: Vec<Item> = wanted
+            .iter()
+            .map(|shard| {
+                HashMap::from([
+                    (ATTR_PK.to_owned(), s(history_pk(*shard))),
+                    (ATTR_SK.to_owned(), s(sk.clone())),
+                ])
+            })
+            .collect();
+        let items = self.batch_get(keys).await?;
+        let mut shards = Vec::with_capacity(wanted.len());
+        for shard in wanted {
+            let pk = history_pk(shard);
+            let item = items
+                .iter()
+                .find(|item| get_s(item, ATTR_PK).ok() == Some(pk.as_str()))
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "shard {shard:02} of snapshot {} is missing (kept only for \
+                         HISTORY_RETENTION_HOURS: has the poller stopped for that long?)",
+                        summary.snapshot_id
+                    ))
+                })?;
+            shards.push(stored_shard(shard, item)?);
+        }
+        Ok(shards)
     }
 
     async fn queue_history(
@@ -469,23 +521,22 @@ impl SnapshotReader for DynamoSnapshotStore {
         queue_id: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError> {
+        let shard = shard_of(queue_id);
         let from = history_sk_from(since.timestamp_millis());
         let items = self
-            .query_all(&history_pk(shard_of(queue_id)), Some(&from), false)
+            .query_all(&history_pk(shard), Some(&from), false)
             .await?;
         let now = Utc::now().timestamp();
         let mut points = Vec::new();
+        // Each point is one immutable item, written whole: a point never
+        // mixes two polls.
         for item in &items {
             // TTL deletion lags by up to days: expired items are not history.
-            let expired = item
-                .get(ATTR_EXPIRES_AT)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_some_and(|at| at < now);
+            let expired = get_n::<i64>(item, ATTR_EXPIRES_AT).is_ok_and(|at| at < now);
             if expired {
                 continue;
             }
-            if let Some(queue) = get_queues(item)?
+            if let Some(queue) = history_queues(shard, item)?
                 .into_iter()
                 .find(|q| names_queue(queue_id, &q.queue_id))
             {
@@ -499,6 +550,7 @@ impl SnapshotReader for DynamoSnapshotStore {
         Ok(points)
     }
 }
+
 fn unavailable(detail: String, cause: impl Into<crate::source::BoxError>) -> StoreError {
     StoreError::Unavailable {
         detail,

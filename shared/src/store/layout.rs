@@ -1,19 +1,19 @@
 //! The DynamoDB item layout, as pure functions (no SDK here).
 //!
 //! Queues are spread over a fixed number of shards by a stable hash of their
-//! key. The latest snapshot is one head item plus one item per shard under a
-//! single partition key, so the whole snapshot is one `Query` and one queue
-//! is one `GetItem`. Shard bodies are gzip'd JSON: DynamoDB bills writes per
-//! KiB, and queue statistics compress about tenfold. History repeats the
-//! shard items under a partition per shard with a TTL. See
-//! `docs/dynamodb-layout.md` for the why and the cost.
+//! key. Each poll writes one immutable item per non-empty shard, keyed by
+//! time and snapshot under its shard's history partition, and only then
+//! flips a small head item to point at that set. A reader follows the head
+//! to one set of items that all belong to one poll, so it can never see
+//! half a poll. Shard bodies are the JSON the API sends, compressed as raw
+//! deflate blocks that can be laid end to end (see [`crate::gzip`]).
+//! See `docs/dynamodb-layout.md` for the why and the cost.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use flate2::Compression;
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 
+use crate::gzip::Block;
 use crate::model::{QueueStats, fnv1a, queue_key};
 
 /// How many shards queues are spread over. Part of the stored format:
@@ -32,10 +32,19 @@ pub const ATTR_QUEUE_COUNT: &str = "queueCount";
 pub const ATTR_SHARD_COUNT: &str = "shardCount";
 pub const ATTR_BODY: &str = "body";
 pub const ATTR_FORMAT: &str = "format";
+/// The head's list of the shards that hold queues (L of N).
+pub const ATTR_SHARDS: &str = "shards";
+/// CRC-32 and length of a shard body's uncompressed bytes.
+pub const ATTR_BODY_CRC32: &str = "bodyCrc32";
+pub const ATTR_BODY_LENGTH: &str = "bodyLength";
 /// The table's TTL attribute (epoch seconds).
 pub const ATTR_EXPIRES_AT: &str = "expiresAt";
 
-/// The one body format this build writes: gzip'd JSON array of `QueueStats`.
+/// The body format this build writes: the queues' JSON objects joined by
+/// commas (an array without its brackets), as a raw deflate block ending
+/// on a sync flush.
+pub const FORMAT_DEFLATE_JSON: &str = "deflate-json-v2";
+/// The format of earlier builds (gzip'd JSON array), still read in history.
 pub const FORMAT_GZIP_JSON: &str = "gzip-json-v1";
 
 pub const LATEST_PK: &str = "latest";
@@ -78,20 +87,60 @@ pub fn partition(queues: &[QueueStats]) -> Vec<Vec<&QueueStats>> {
     shards
 }
 
-/// gzip'd JSON of a shard's queues. The fast level: at these sizes it
-/// compresses nearly as well as the default at a fraction of the CPU.
-pub fn encode_body(queues: &[&QueueStats]) -> Vec<u8> {
-    // Serialize first, compress in one write: serde's many small writes
-    // straight into the deflater cost ten times the CPU.
-    let json = serde_json::to_vec(queues).expect("queue stats always serialize");
-    let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
-    encoder
-        .write_all(&json)
-        .expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
+/// One shard of one poll as stored: its number, its queue count and its
+/// body, the compressed JSON fragment an answer is assembled from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredShard {
+    pub shard: u32,
+    pub queue_count: usize,
+    pub body: Block,
 }
 
-pub fn decode_body(body: &[u8]) -> Result<Vec<QueueStats>, String> {
+impl StoredShard {
+    /// Serializes a shard's queues once, as the fragment every reader needs.
+    pub fn encode(shard: u32, queues: &[&QueueStats]) -> Self {
+        // Serialize first, compress in one pass: serde's many small writes
+        // straight into a compressor cost ten times the CPU.
+        let json = serde_json::to_vec(queues).expect("queue stats always serialize");
+        // `[a,b]` without its brackets: fragments join with commas.
+        let fragment = &json[1..json.len() - 1];
+        Self {
+            shard,
+            queue_count: queues.len(),
+            body: Block::compress(fragment),
+        }
+    }
+
+    /// The uncompressed fragment: queue objects joined by commas.
+    pub fn fragment(&self) -> Result<Vec<u8>, String> {
+        self.body
+            .inflate()
+            .map_err(|err| format!("shard {:02} body: {err}", self.shard))
+    }
+
+    pub fn decode(&self) -> Result<Vec<QueueStats>, String> {
+        let fragment = self.fragment()?;
+        let mut json = Vec::with_capacity(fragment.len() + 2);
+        json.push(b'[');
+        json.extend_from_slice(&fragment);
+        json.push(b']');
+        serde_json::from_slice(&json)
+            .map_err(|err| format!("shard {:02} body is not queue JSON: {err}", self.shard))
+    }
+}
+
+/// Encodes every non-empty shard of a snapshot's queues.
+pub fn encode_shards(queues: &[QueueStats]) -> Vec<StoredShard> {
+    partition(queues)
+        .iter()
+        .enumerate()
+        .filter(|(_, queues)| !queues.is_empty())
+        .map(|(shard, queues)| StoredShard::encode(shard as u32, queues))
+        .collect()
+}
+
+/// Reads a body in the format of earlier builds: a gzip'd JSON array.
+pub fn decode_legacy_body(body: &[u8]) -> Result<Vec<QueueStats>, String> {
     let mut json = Vec::with_capacity(body.len() * 8);
     GzDecoder::new(body)
         .read_to_end(&mut json)
@@ -125,6 +174,30 @@ mod tests {
             (0..1000).map(|i| shard_of(&format!("queue-{i}"))).collect();
         assert_eq!(spread.len(), SHARDS as usize);
         assert_eq!(shard_of(""), (0xcbf2_9ce4_8422_2325u64 % 16) as u32);
+    }
+
+    #[test]
+    fn a_stored_shard_decodes_to_its_queues() {
+        let queues: Vec<QueueStats> = (0..50)
+            .map(|i| {
+                crate::model::QueueStats::new(
+                    crate::model::SourceName::Symbee,
+                    format!("queue-{i}"),
+                    format!("Queue {i}"),
+                    crate::model::DeliveryProvider::Symbee,
+                    crate::model::TaskType::Call,
+                    crate::model::OpenClosedState::ForcedOpen,
+                )
+            })
+            .collect();
+        let shards = encode_shards(&queues);
+        assert!(shards.iter().all(|s| s.queue_count > 0));
+        let mut decoded: Vec<QueueStats> =
+            shards.iter().flat_map(|s| s.decode().unwrap()).collect();
+        crate::model::sort_canonical(&mut decoded);
+        let mut expected = queues.clone();
+        crate::model::sort_canonical(&mut expected);
+        assert_eq!(decoded, expected);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! Two capabilities, two traits: the poller writes ([`SnapshotWriter`]),
 //! the API and the contact flow read ([`SnapshotReader`]). DynamoDB is the
 //! one implementation; its layout is described in `docs/dynamodb-layout.md`.
+//!
+//! A reader first reads the latest snapshot's summary (the head), then the
+//! stored shards that summary names. A poll's shards are written before
+//! its head and never change, so whatever a reader gets belongs to exactly
+//! one poll.
 
 pub mod dynamodb;
 pub mod layout;
@@ -11,7 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::{QueueStats, Snapshot, SourceStatus};
+use crate::model::{QueueStats, Snapshot, SourceStatus, names_queue, sort_canonical};
+use layout::{StoredShard, shard_of};
 
 /// Why the store could not serve or keep a snapshot. The SDK's error, when
 /// there is one, is kept as the `source()`.
@@ -83,13 +89,16 @@ pub struct LatestQueue {
     pub queue: QueueStats,
 }
 
-/// The latest snapshot without its queues: what health checks need.
+/// The latest snapshot without its queues: what health checks need, and
+/// where its queues are kept.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotSummary {
     pub snapshot_id: String,
     pub observed_at: DateTime<Utc>,
     pub sources: Vec<SourceStatus>,
     pub queue_count: usize,
+    /// The shards that hold this snapshot's queues, ascending.
+    pub shards: Vec<u32>,
 }
 
 /// One past observation of a queue.
@@ -108,15 +117,18 @@ pub trait SnapshotWriter: Send + Sync {
 
 #[async_trait]
 pub trait SnapshotReader: Send + Sync {
-    /// The whole latest snapshot, or `None` before the first poll.
-    async fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError>;
-
-    /// The latest snapshot's id, time and source statuses, without queues.
+    /// The latest snapshot's id, time, source statuses and shards, without
+    /// queues, or `None` before the first poll.
     async fn latest_summary(&self) -> Result<Option<SnapshotSummary>, StoreError>;
 
-    /// One queue of the latest snapshot, by queue id, queue ARN or bare
-    /// Connect queue id.
-    async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError>;
+    /// The stored shards of the snapshot `summary` describes: all of them,
+    /// or those of `only` that hold queues. Every shard returned belongs to
+    /// that snapshot.
+    async fn snapshot_shards(
+        &self,
+        summary: &SnapshotSummary,
+        only: Option<&[u32]>,
+    ) -> Result<Vec<StoredShard>, StoreError>;
 
     /// A queue's observations since `since`, oldest first.
     async fn queue_history(
@@ -124,4 +136,50 @@ pub trait SnapshotReader: Send + Sync {
         queue_id: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError>;
+
+    /// The whole latest snapshot, queues in canonical order, or `None`
+    /// before the first poll.
+    async fn latest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        let Some(summary) = self.latest_summary().await? else {
+            return Ok(None);
+        };
+        let mut queues = Vec::with_capacity(summary.queue_count);
+        for shard in self.snapshot_shards(&summary, None).await? {
+            queues.extend(shard.decode().map_err(StoreError::Corrupt)?);
+        }
+        sort_canonical(&mut queues);
+        Ok(Some(Snapshot {
+            snapshot_id: summary.snapshot_id,
+            observed_at: summary.observed_at,
+            sources: summary.sources,
+            queues,
+        }))
+    }
+
+    /// One queue of the latest snapshot, by queue id, queue ARN or bare
+    /// Connect queue id: the head and one shard.
+    async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {
+        let Some(summary) = self.latest_summary().await? else {
+            return Ok(None);
+        };
+        let shard = shard_of(queue_id);
+        if !summary.shards.contains(&shard) {
+            return Ok(None);
+        }
+        for stored in self.snapshot_shards(&summary, Some(&[shard])).await? {
+            let found = stored
+                .decode()
+                .map_err(StoreError::Corrupt)?
+                .into_iter()
+                .find(|q| names_queue(queue_id, &q.queue_id));
+            if let Some(queue) = found {
+                return Ok(Some(LatestQueue {
+                    snapshot_id: summary.snapshot_id,
+                    observed_at: summary.observed_at,
+                    queue,
+                }));
+            }
+        }
+        Ok(None)
+    }
 }
