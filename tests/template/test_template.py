@@ -77,7 +77,7 @@ class LeastPrivilege(unittest.TestCase):
             for fn, statement in statements():
                 if fn == name:
                     for action in as_list(statement["Action"]):
-                        self.assertIn(action, {"dynamodb:GetItem", "dynamodb:Query"}, f"{name}: {action}")
+                        self.assertIn(action, {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, f"{name}: {action}")
 
     def test_the_contact_flow_is_invokable_by_the_configured_instance_only(self):
         permission = RESOURCES["ContactFlowInvokePermission"]["Properties"]

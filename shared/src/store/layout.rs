@@ -18,9 +18,9 @@ use crate::model::{QueueStats, fnv1a, queue_key};
 
 /// How many shards queues are spread over. Part of the stored format:
 /// readers and writers must agree, so it is a constant, not a setting.
-/// 16 keeps a 10,000-queue snapshot's shards near 100 KB compressed, far
-/// inside DynamoDB's 400 KB item limit, and the whole write inside one
-/// 100-action transaction.
+/// 16 keeps a 10,000-queue snapshot's shards near 30 KB compressed, far
+/// inside DynamoDB's 400 KB item limit, and a whole snapshot inside one
+/// 100-key `BatchGetItem`.
 pub const SHARDS: u32 = 16;
 
 pub const ATTR_PK: &str = "pk";
@@ -57,10 +57,6 @@ pub const MAX_BODY_BYTES: usize = 380 * 1024;
 /// and platforms (unlike std's randomly seeded hasher).
 pub fn shard_of(queue_id: &str) -> u32 {
     (fnv1a(queue_key(queue_id).as_bytes()) % u64::from(SHARDS)) as u32
-}
-
-pub fn shard_sk(shard: u32) -> String {
-    format!("shard#{shard:02}")
 }
 
 pub fn history_pk(shard: u32) -> String {
