@@ -180,6 +180,33 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
                     .ok_or_else(|| answer.to_string())
             }),
     ));
+    // Payloads the runtime cannot parse still get the attribute map.
+    let mut answers = Vec::new();
+    for payload in [
+        &b""[..],
+        b"{\"Details\":",
+        b"{\"a\":\"\xff\"}",
+        &[b'['; 5000],
+    ] {
+        answers.push(
+            running
+                .functions
+                .contact_flow
+                .invoke_raw(payload.to_vec(), Duration::from_secs(8))
+                .await
+                .and_then(|answer| {
+                    let answer: serde_json::Value =
+                        serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+                    (answer["status"] == "not_found")
+                        .then_some(())
+                        .ok_or_else(|| answer.to_string())
+                }),
+        );
+    }
+    checks.push((
+        "the contact flow answers payloads that are not JSON".into(),
+        answers.into_iter().collect(),
+    ));
     let records = count_records(running, settings).await;
     checks.push((
         format!(

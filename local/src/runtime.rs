@@ -93,6 +93,16 @@ impl Function {
         event: &serde_json::Value,
         timeout: Duration,
     ) -> Result<Vec<u8>, String> {
+        self.invoke_raw(
+            serde_json::to_vec(event).expect("events serialize"),
+            timeout,
+        )
+        .await
+    }
+
+    /// Invokes the function with `body` as the payload, byte for byte (an
+    /// invoker may send anything), and waits for its answer.
+    pub async fn invoke_raw(&self, body: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, String> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let deadline_ms = (chrono::Utc::now() + timeout).timestamp_millis() as u64;
         let (tx, rx) = oneshot::channel();
@@ -104,7 +114,7 @@ impl Function {
         self.host.queue.lock().await.push_back(Pending {
             request_id: request_id.clone(),
             deadline_ms,
-            body: serde_json::to_vec(event).expect("events serialize"),
+            body,
         });
         self.host.arrived.notify_one();
         // A little grace past the deadline for the answer to travel.

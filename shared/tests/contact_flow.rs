@@ -209,3 +209,75 @@ async fn a_hung_store_is_unavailable_within_the_read_timeout() {
 
     assert_eq!(answer["status"], "unavailable");
 }
+
+/// Payloads the Lambda runtime cannot parse into JSON at all.
+fn unreadable_payloads() -> Vec<(&'static str, Vec<u8>)> {
+    let fixture = serde_json::to_vec(&fixture("events/connect-contact-flow.json")).unwrap();
+    vec![
+        ("empty", Vec::new()),
+        ("truncated", fixture[..fixture.len() / 2].to_vec()),
+        ("invalid UTF-8", b"{\"Details\":\"\xff\xfe\"}".to_vec()),
+        ("nested past the depth limit", {
+            let mut deep = "[".repeat(10_000).into_bytes();
+            deep.extend("]".repeat(10_000).into_bytes());
+            deep
+        }),
+        ("not JSON", b"Details=1".to_vec()),
+    ]
+}
+
+#[test]
+fn the_guard_flags_exactly_what_the_runtime_cannot_parse() {
+    use queue_stats::handlers::contact_flow::readable;
+    for (what, payload) in unreadable_payloads() {
+        assert!(serde_json::from_slice::<Value>(&payload).is_err(), "{what}");
+        assert!(readable(&payload).is_err(), "{what}");
+    }
+    let fixture = serde_json::to_vec(&fixture("events/connect-contact-flow.json")).unwrap();
+    assert!(readable(&fixture).is_ok());
+    // Nesting the runtime still parses is let through untouched.
+    let within = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    assert!(serde_json::from_slice::<Value>(within.as_bytes()).is_ok());
+    assert!(readable(within.as_bytes()).is_ok());
+}
+
+#[tokio::test]
+async fn an_unreadable_event_still_gets_the_full_attribute_map() {
+    use lambda_runtime::tower::{Layer, Service, ServiceExt, service_fn};
+    use lambda_runtime::{Context, LambdaInvocation};
+    use queue_stats::handlers::contact_flow::AnyPayloadLayer;
+    use std::sync::{Arc, Mutex};
+
+    let (_, lookup) = lookup_over(&[seed_snapshot(Duration::seconds(1))]).await;
+    let lookup = Arc::new(lookup);
+    for (what, payload) in unreadable_payloads() {
+        // The inner service stands where the runtime's own parsing and our
+        // handler sit: it parses the body as the runtime would.
+        let answered = Arc::new(Mutex::new(None));
+        let (seen, lookup) = (answered.clone(), lookup.clone());
+        let inner = service_fn(move |invocation: LambdaInvocation| {
+            let (seen, lookup) = (seen.clone(), lookup.clone());
+            async move {
+                let event: Value = serde_json::from_slice(&invocation.body)?;
+                *seen.lock().unwrap() = Some(invoke(&lookup, event).await);
+                Ok::<(), lambda_runtime::Error>(())
+            }
+        });
+        let invocation = LambdaInvocation {
+            parts: aws_lambda_events::http::Response::new(()).into_parts().0,
+            body: payload.into(),
+            context: Context::default(),
+        };
+        AnyPayloadLayer
+            .layer(inner)
+            .ready()
+            .await
+            .unwrap()
+            .call(invocation)
+            .await
+            .unwrap_or_else(|err| panic!("{what}: {err}"));
+        let answer = answered.lock().unwrap().take().expect("answered");
+        assert_eq!(answer["status"], "not_found", "{what}");
+        assert_eq!(answer["found"], "false", "{what}");
+    }
+}
