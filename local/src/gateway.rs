@@ -20,11 +20,59 @@ pub struct Functions {
     pub contact_flow: Function,
 }
 
+/// Lambda's limit on a synchronous invocation's payload.
+const MAX_INVOKE_BYTES: usize = 6 * 1024 * 1024;
+
 pub fn router(functions: Arc<Functions>) -> Router {
     Router::new()
         .route("/_invoke/contact-flow", post(contact_flow))
         .fallback(api)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_INVOKE_BYTES))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(functions)
+}
+
+/// Every error this gateway answers itself (a body over the limit, a
+/// function that failed) in the API's error shape, as JSON: a client never
+/// has to parse two kinds of error.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "REQUEST_TOO_LARGE",
+        StatusCode::BAD_GATEWAY => "FUNCTION_FAILED",
+        _ if status.is_client_error() => "BAD_REQUEST",
+        _ => "GATEWAY_ERROR",
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
+    let mut response = (
+        status,
+        [("content-type", "application/json")],
+        json!({ "error": { "code": code, "message": message } }).to_string(),
+    )
+        .into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != "content-type" && name != "content-length" {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
 }
 
 /// The event API Gateway would send for this request.
@@ -106,17 +154,12 @@ async fn api(State(functions): State<Arc<Functions>>, request: Request) -> Respo
     }
 }
 
+/// Invokes the contact-flow function with the body as its payload, byte
+/// for byte, as Lambda's Invoke API would: the function answers anything.
 async fn contact_flow(State(functions): State<Arc<Functions>>, body: Bytes) -> Response {
-    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "send a contact-flow event as JSON\n",
-        )
-            .into_response();
-    };
     match functions
         .contact_flow
-        .invoke(&event, Duration::from_secs(8))
+        .invoke_raw(body.to_vec(), Duration::from_secs(8))
         .await
     {
         Ok(answer) => ([("content-type", "application/json")], answer).into_response(),

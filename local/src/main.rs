@@ -207,6 +207,7 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
         "the contact flow answers payloads that are not JSON".into(),
         answers.into_iter().collect(),
     ));
+    checks.extend(gateway_checks(running).await);
     let records = count_records(running, settings).await;
     checks.push((
         format!(
@@ -232,6 +233,51 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
         checks.len() - failed
     );
     i32::from(failed > 0)
+}
+
+/// HTTP edges of the local gateway and the API behind it.
+async fn gateway_checks(running: &Running) -> Vec<(String, Result<(), String>)> {
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/snapshot", running.api_url);
+    let head_length = async {
+        let get = http.get(&url).send().await.map_err(|e| e.to_string())?;
+        let body = get.bytes().await.map_err(|e| e.to_string())?;
+        let head = http.head(&url).send().await.map_err(|e| e.to_string())?;
+        let length = head
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (length == body.len().to_string())
+            .then_some(())
+            .ok_or_else(|| format!("HEAD says {length:?}, GET sent {} bytes", body.len()))
+    };
+    let too_large = async {
+        let response = http
+            .post(format!("{}/_invoke/contact-flow", running.api_url))
+            .body(vec![b' '; 7 * 1024 * 1024])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("status {status}, body not JSON: {e}"))?;
+        (status == 413 && body["error"]["code"] == "REQUEST_TOO_LARGE")
+            .then_some(())
+            .ok_or_else(|| format!("status {status}: {body}"))
+    };
+    vec![
+        (
+            "HEAD /v1/snapshot has the GET's content-length".into(),
+            head_length.await,
+        ),
+        (
+            "an oversized request gets a JSON 413".into(),
+            too_large.await,
+        ),
+    ]
 }
 
 async fn count_records(running: &Running, settings: &Settings) -> Result<usize, String> {

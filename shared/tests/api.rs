@@ -86,7 +86,9 @@ async fn send_event(api: &Api, event: Value) -> Answer {
             .unwrap(),
         Some(text) => text.as_bytes().to_vec(),
     };
-    if headers.get("content-encoding").and_then(Value::as_str) == Some("gzip") {
+    if headers.get("content-encoding").and_then(Value::as_str) == Some("gzip")
+        && !raw_body.is_empty()
+    {
         let mut plain = Vec::new();
         flate2::read::GzDecoder::new(raw_body.as_slice())
             .read_to_end(&mut plain)
@@ -100,6 +102,22 @@ async fn send_event(api: &Api, event: Value) -> Answer {
         headers,
         body,
         raw_body,
+    }
+}
+
+/// The length of the body as sent (before any gzip is undone).
+async fn send_event_raw_len(api: &Api, event: Value) -> usize {
+    let response = handle(LambdaEvent::new(event, Context::default()), api)
+        .await
+        .unwrap();
+    let wire = serde_json::to_value(&response).unwrap();
+    match wire.get("body").and_then(Value::as_str) {
+        None => 0,
+        Some(text) if wire["isBase64Encoded"] == true => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+            .len(),
+        Some(text) => text.len(),
     }
 }
 
@@ -518,6 +536,27 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
         ),
         (
             QUEUE,
+            format!("/v1/queues/{}", "q".repeat(513)),
+            String::new(),
+            400,
+            "INVALID_QUEUE_ID",
+        ),
+        (
+            SNAP,
+            "/v1/snapshot".into(),
+            "queueId=%00".into(),
+            400,
+            "INVALID_PARAMETER",
+        ),
+        (
+            SNAP,
+            "/v1/snapshot".into(),
+            "source=sym%0Abee".into(),
+            400,
+            "INVALID_PARAMETER",
+        ),
+        (
+            QUEUE,
             "/v1/queues/email-customer-care".into(),
             "x=1".into(),
             400,
@@ -560,9 +599,25 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
         assert_eq!(answer.header("allow"), Some("GET, HEAD"));
         assert_eq!(answer.error_code(), "METHOD_NOT_ALLOWED");
     }
-    let head = send_event(&world.api, event("HEAD", "/v1/snapshot", "", &[])).await;
-    assert_eq!(head.status, 200);
-    assert!(head.raw_body.is_empty());
+    // HEAD: a GET's status and headers, its length included, no body.
+    for encoding in ["identity", "gzip"] {
+        let headers = [("accept-encoding", encoding)];
+        let get = send_event(&world.api, event("GET", "/v1/snapshot", "", &headers)).await;
+        let head = send_event(&world.api, event("HEAD", "/v1/snapshot", "", &headers)).await;
+        assert_eq!(head.status, 200);
+        assert!(head.raw_body.is_empty());
+        let sent = send_event_raw_len(&world.api, event("GET", "/v1/snapshot", "", &headers)).await;
+        assert_eq!(
+            head.header("content-length"),
+            Some(sent.to_string().as_str()),
+            "{encoding}"
+        );
+        assert_eq!(head.header("etag"), get.header("etag"));
+        assert_eq!(
+            head.header("content-encoding"),
+            get.header("content-encoding")
+        );
+    }
 }
 
 #[tokio::test]

@@ -176,6 +176,11 @@ impl Api {
             }
         };
         if request.method.eq_ignore_ascii_case("HEAD") {
+            // The headers a GET would get, its length included (RFC 9110
+            // §9.3.2), without the body.
+            response
+                .headers
+                .push(("content-length".to_owned(), response.body.len().to_string()));
             response.body.clear();
         }
         response

@@ -117,6 +117,12 @@ pub fn route(raw_path: &str) -> Result<Route, ApiError> {
                     "the queue id has control characters",
                 ));
             }
+            if queue_id.len() > MAX_PARAM_BYTES {
+                return Err(ApiError::bad_request(
+                    "INVALID_QUEUE_ID",
+                    format!("the queue id is over {MAX_PARAM_BYTES} bytes"),
+                ));
+            }
             Ok(if history {
                 Route::QueueHistory(queue_id)
             } else {
@@ -169,6 +175,13 @@ pub fn params(route: &Route, raw_query: &str) -> Result<Params, ApiError> {
             return Err(ApiError::bad_request(
                 "PARAMETER_TOO_LONG",
                 format!("parameter {name} is over {MAX_PARAM_BYTES} bytes"),
+            ));
+        }
+        // As in a path: no id, source or type holds a control character.
+        if value.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "INVALID_PARAMETER",
+                format!("parameter {name} has control characters"),
             ));
         }
         let values = params.entry(name.clone()).or_default();
