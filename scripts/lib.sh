@@ -29,12 +29,14 @@ free_port() {
 }
 
 # Starts moto server on a free loopback port; sets MOTO_PID and MOTO_ENDPOINT.
+# scripts/moto_server.py is moto with Kinesis retention and DynamoDB TTL
+# (EMULATOR_STREAM_RETENTION_SECONDS, EMULATOR_TTL_SWEEP_SECONDS; off unless set).
 start_moto() {
   local port log
   port="$(free_port)"
   log="${1:-$REPO_ROOT/target/moto.log}"
   mkdir -p "$(dirname "$log")"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$VENV/bin/python" "$REPO_ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   MOTO_ENDPOINT="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do

@@ -20,6 +20,12 @@ cargo build --quiet -p poller -p api -p contact-flow -p local-run
 MOTO_PID=""
 trap 'stop_pid "$MOTO_PID"; rm -f target/local/moto-endpoint' EXIT
 mkdir -p target/local
+# A local run may last a day: the emulator drops stream records after an
+# hour and deletes history items past their TTL, as AWS would (later), and
+# history is kept for an hour. Memory and cycle time stay flat.
+export EMULATOR_STREAM_RETENTION_SECONDS="${EMULATOR_STREAM_RETENTION_SECONDS:-3600}"
+export EMULATOR_TTL_SWEEP_SECONDS="${EMULATOR_TTL_SWEEP_SECONDS:-60}"
+export HISTORY_RETENTION_HOURS="${HISTORY_RETENTION_HOURS:-1}"
 start_moto target/local/moto.log
 echo "$MOTO_ENDPOINT" > target/local/moto-endpoint
 export_fake_aws_credentials

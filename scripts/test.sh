@@ -21,6 +21,10 @@ echo "==> template property tests"
 "$VENV/bin/python" -m unittest discover -s tests/template -t . 2>&1 | tee target/template-tests.log | tail -n 3
 grep -q '^OK' target/template-tests.log
 
+echo "==> emulator tests (scripts/moto_server.py)"
+"$VENV/bin/python" -m unittest discover -s tests/emulator -t . 2>&1 | tee target/emulator-tests.log | tail -n 3
+grep -q '^OK' target/emulator-tests.log
+
 MOTO_PID=""
 trap 'stop_pid "$MOTO_PID"' EXIT
 start_moto
@@ -57,5 +61,5 @@ grep -E '^(ok|FAIL)' target/local-run.log
 awk '/^test result:/ { passed += $4; failed += $6 }
      /^local-run:/ { passed += $2; failed += $4 }
      /^Ran [0-9]+ tests? in/ { passed += $2 }
-     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/local-run.log target/template-tests.log \
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/local-run.log target/template-tests.log target/emulator-tests.log \
   | tee target/test-summary.txt
