@@ -57,6 +57,16 @@ LOCAL_API_PORT=0 bash scripts/local.sh --cycles 2 > target/local-run.log 2>&1 ||
   exit 1
 }
 grep -E '^(ok|FAIL)' target/local-run.log
+
+# Outside tools against the same local run: schemathesis with the OpenAPI
+# document (zero 5xx, zero non-conforming answers, at least 1,000 requests).
+bash scripts/schemathesis.sh > target/schemathesis.log 2>&1 || {
+  tail -n 80 target/schemathesis/run.log 2>/dev/null || true
+  tail -n 20 target/schemathesis.log
+  echo "schemathesis failed; full log in target/schemathesis/run.log"
+  exit 1
+}
+tail -n 1 target/schemathesis.log
 # One closing line for the whole run.
 awk '/^test result:/ { passed += $4; failed += $6 }
      /^local-run:/ { passed += $2; failed += $4 }
