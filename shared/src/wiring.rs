@@ -16,6 +16,7 @@ use crate::sink::kinesis::KinesisSink;
 use crate::source::registry::SourcesConfig;
 use crate::source::{BuildError, SourceDeps};
 use crate::store::SnapshotReader;
+use crate::store::cache::CachingReader;
 use crate::store::dynamodb::DynamoSnapshotStore;
 use crate::telemetry::CycleTelemetry;
 
@@ -81,8 +82,9 @@ pub async fn poller_from_env() -> Result<Poller, WiringError> {
 }
 
 /// A DynamoDB reader whose every call is bounded (attempts and the whole
-/// operation), for functions that answer callers waiting on them.
-fn bounded_reader(config: &ReaderConfig, sdk: &SdkConfig) -> Arc<DynamoSnapshotStore> {
+/// operation), for functions that answer callers waiting on them, keeping
+/// what it read of the latest snapshot (see `store::cache`).
+fn bounded_reader(config: &ReaderConfig, sdk: &SdkConfig) -> Arc<CachingReader> {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(config.read_timeout.min(Duration::from_secs(1)))
         .operation_attempt_timeout(config.read_timeout / 2)
@@ -91,16 +93,16 @@ fn bounded_reader(config: &ReaderConfig, sdk: &SdkConfig) -> Arc<DynamoSnapshotS
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk)
         .timeout_config(timeouts)
         .build();
-    Arc::new(DynamoSnapshotStore::new(
+    Arc::new(CachingReader::new(Arc::new(DynamoSnapshotStore::new(
         aws_sdk_dynamodb::Client::from_conf(dynamodb),
         &config.table,
         Duration::from_secs(config.history_retention_hours * 3600),
-    ))
+    ))))
 }
 
 /// One cheap read at cold start, so the first caller does not pay for
 /// credentials, DNS and the TLS handshake. Its outcome does not matter.
-async fn warm_up(store: &DynamoSnapshotStore, config: &ReaderConfig) {
+async fn warm_up(store: &CachingReader, config: &ReaderConfig) {
     let _ = tokio::time::timeout(config.read_timeout, store.latest_summary()).await;
 }
 

@@ -307,3 +307,81 @@ async fn readers_racing_a_writer_never_see_a_mixed_or_older_snapshot() {
         "the writer kept writing during the reads ({generation} polls)"
     );
 }
+
+/// Counts the shard reads that reach the store.
+struct CountingReader {
+    inner: queue_stats::store::dynamodb::DynamoSnapshotStore,
+    shard_reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl SnapshotReader for CountingReader {
+    async fn latest_summary(
+        &self,
+    ) -> Result<Option<queue_stats::store::SnapshotSummary>, queue_stats::store::StoreError> {
+        self.inner.latest_summary().await
+    }
+    async fn snapshot_shards(
+        &self,
+        summary: &queue_stats::store::SnapshotSummary,
+        only: Option<&[u32]>,
+    ) -> Result<Vec<queue_stats::store::layout::StoredShard>, queue_stats::store::StoreError> {
+        self.shard_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.snapshot_shards(summary, only).await
+    }
+    async fn queue_history(
+        &self,
+        queue_id: &str,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Vec<queue_stats::store::HistoryPoint>, queue_stats::store::StoreError> {
+        self.inner.queue_history(queue_id, since).await
+    }
+}
+
+#[tokio::test]
+async fn the_caching_reader_reads_a_shard_once_per_snapshot_and_follows_the_head() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let counting = Arc::new(CountingReader {
+        inner: store().await,
+        shard_reads: Default::default(),
+    });
+    let reader = queue_stats::store::cache::CachingReader::new(counting.clone());
+    let writer = &counting.inner;
+    writer
+        .put_snapshot(&snapshot("first", 2, vec![queue("a", 1), queue("b", 2)]))
+        .await
+        .unwrap();
+
+    for _ in 0..5 {
+        let a = reader.latest_queue("a").await.unwrap().unwrap();
+        assert_eq!(
+            (a.snapshot_id.as_str(), a.queue.counters.items_in_queue),
+            ("first", Some(1))
+        );
+    }
+    assert_eq!(
+        counting.shard_reads.load(Ordering::Relaxed),
+        1,
+        "one shard read for five answers"
+    );
+    assert!(reader.latest_queue("nobody").await.unwrap().is_none());
+
+    // A new poll: the head moves on, and so does every answer.
+    writer
+        .put_snapshot(&snapshot("second", 1, vec![queue("a", 10)]))
+        .await
+        .unwrap();
+    let a = reader.latest_queue("a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.snapshot_id.as_str(), a.queue.counters.items_in_queue),
+        ("second", Some(10))
+    );
+    assert!(
+        reader.latest_queue("b").await.unwrap().is_none(),
+        "b left with the new poll"
+    );
+    let whole = reader.latest_snapshot().await.unwrap().unwrap();
+    assert_eq!(whole.queues.len(), 1);
+}

@@ -9,6 +9,7 @@
 //! its head and never change, so whatever a reader gets belongs to exactly
 //! one poll.
 
+pub mod cache;
 pub mod dynamodb;
 pub mod layout;
 
