@@ -45,6 +45,9 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 
+echo "==> fuzzing (scripts/fuzz.sh)"
+bash scripts/fuzz.sh | tee target/fuzz.log
+
 # The README's first command, bounded: the whole pipeline on the simulated
 # floor, checked end to end (snapshots in DynamoDB and Kinesis, the API and
 # the contact flow answering with them).
