@@ -34,9 +34,9 @@ if ! command -v valgrind >/dev/null; then
 fi
 export_fake_aws_credentials
 
-echo "==> cargo build --release -p bench"
-cargo build --release --locked -p bench 2>&1 | tail -n 1
-BENCH="$REPO_ROOT/target/release/bench"
+echo "==> cargo build --profile profiling -p bench (release code, with symbols)"
+cargo build --profile profiling --locked -p bench 2>&1 | tail -n 1
+BENCH="$REPO_ROOT/target/profiling/bench"
 OUT="$REPO_ROOT/target/bench"
 rm -rf "$OUT" && mkdir -p "$OUT/callgrind"
 

@@ -4,6 +4,7 @@
 //! a local Lambda runtime API: the poller on its schedule, the API behind
 //! a local HTTP gateway, the contact flow on demand.
 
+pub mod faults;
 pub mod gateway;
 pub mod runtime;
 pub mod setup;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use standins::connect::{ConnectStandin, ServiceLimits};
+use standins::eight_by_eight::EightByEightStandin;
 use standins::simulation::Floor;
 use standins::symbee::{ExpectedKey, SymbeeStandin, Tenant};
 use tokio::sync::Mutex;
@@ -104,8 +106,8 @@ impl Settings {
 async fn start_eight_by_eight(
     sdk: &aws_config::SdkConfig,
     queues: usize,
-) -> Result<Vec<(&'static str, String)>, String> {
-    use standins::eight_by_eight::{Accepted, EightByEightStandin, synthetic_queues};
+) -> Result<(EightByEightStandin, Vec<(&'static str, String)>), String> {
+    use standins::eight_by_eight::{Accepted, synthetic_queues};
     let accepted = Accepted {
         api_key: "local-8x8-apikey".into(),
         username: "wallboard@example.com".into(),
@@ -148,11 +150,12 @@ async fn start_eight_by_eight(
             moving.set_queues(queues).await;
         }
     });
-    Ok(vec![
+    let env = vec![
         ("EIGHTX8_PBX_ID", pbx.to_owned()),
         ("EIGHTX8_BASE_URL", standin.base_url()),
         ("EIGHTX8_SECRET_ID", "EIGHTX8_WORK_ANALYTICS".to_owned()),
-    ])
+    ];
+    Ok((standin, env))
 }
 
 /// The scheduled event EventBridge sends the poller.
@@ -177,6 +180,10 @@ pub struct Running {
     pub api_url: String,
     pub sdk: aws_config::SdkConfig,
     pub floor: Arc<Mutex<Floor>>,
+    /// The stand-ins, for fault injection (the soak).
+    pub symbee: SymbeeStandin,
+    pub connect: ConnectStandin,
+    pub eight_by_eight: Option<EightByEightStandin>,
 }
 
 impl Running {
@@ -289,10 +296,11 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         });
     }
 
-    let eight_by_eight = if settings.sim_eight_by_eight_queues > 0 {
-        start_eight_by_eight(&sdk, settings.sim_eight_by_eight_queues).await?
+    let (eight_by_eight, eight_by_eight_env) = if settings.sim_eight_by_eight_queues > 0 {
+        let (standin, env) = start_eight_by_eight(&sdk, settings.sim_eight_by_eight_queues).await?;
+        (Some(standin), env)
     } else {
-        Vec::new()
+        (None, Vec::new())
     };
     let env: Vec<(String, String)> = [
         ("SNAPSHOT_TABLE", settings.table.clone()),
@@ -311,7 +319,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         ("AWS_ENDPOINT_URL_CONNECT", connect.endpoint()),
     ]
     .into_iter()
-    .chain(eight_by_eight)
+    .chain(eight_by_eight_env)
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let binary = |name: &str| settings.bin_dir.join(name);
@@ -341,6 +349,9 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         api_url,
         sdk,
         floor,
+        symbee,
+        connect,
+        eight_by_eight,
     })
 }
 

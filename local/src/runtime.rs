@@ -64,6 +64,8 @@ impl Function {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            // Lambda takes responses of up to 6 MB from a function.
+            .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
             .with_state(host.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -133,6 +135,11 @@ impl Function {
                 ))
             }
         }
+    }
+
+    /// The function process's id, while it runs.
+    pub async fn pid(&self) -> Option<u32> {
+        self.child.lock().await.id()
     }
 
     pub async fn stop(&self) {

@@ -1,0 +1,282 @@
+//! A fault-injecting front for the AWS emulator, for the soak.
+//!
+//! moto answers every call it can; AWS does not. This proxy sits between
+//! the functions and moto (`AWS_ENDPOINT_URL` points at it) and, while a
+//! fault is set, answers the way DynamoDB and Kinesis do under pressure:
+//! throttling, a failed condition, `UnprocessedItems`, and Kinesis partial
+//! failures. A failed Kinesis entry or an unprocessed item is never
+//! forwarded, so what the emulator holds is exactly what the caller was
+//! told went in: a resend is then a first write, never a duplicate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsFault {
+    None,
+    /// Every third PutRecords entry fails with ProvisionedThroughputExceeded.
+    KinesisPartial,
+    /// Every other DynamoDB call is throttled.
+    DynamoThrottle,
+    /// Every conditional PutItem fails its condition.
+    DynamoConditional,
+    /// BatchWriteItem takes half of each batch and hands the rest back.
+    DynamoUnprocessed,
+}
+
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    fault: Mutex<AwsFault>,
+    calls: AtomicU64,
+    injected: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct FaultProxy {
+    url: String,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// Serves on `bind` (port 0 picks one), forwarding to `upstream`.
+    pub async fn start(bind: std::net::SocketAddr, upstream: &str) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            fault: Mutex::new(AwsFault::None),
+            calls: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+        });
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = Router::new()
+            .fallback(proxy)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+            .with_state(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, shared })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn set(&self, fault: AwsFault) {
+        *self.shared.fault.lock().await = fault;
+    }
+
+    /// How many answers were faults rather than the emulator's.
+    pub fn injected(&self) -> u64 {
+        self.shared.injected.load(Ordering::Relaxed)
+    }
+}
+
+fn aws_error(kind: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/x-amz-json-1.0")],
+        json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message })
+            .to_string(),
+    )
+        .into_response()
+}
+
+async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let call = shared.calls.fetch_add(1, Ordering::Relaxed);
+    let fault = *shared.fault.lock().await;
+    let injected = || shared.injected.fetch_add(1, Ordering::Relaxed);
+    match (fault, target.as_str()) {
+        (AwsFault::DynamoThrottle, t) if t.starts_with("DynamoDB_") && call % 2 == 0 => {
+            injected();
+            aws_error(
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded.",
+            )
+        }
+        (AwsFault::DynamoConditional, "DynamoDB_20120810.PutItem")
+            if body.windows(19).any(|w| w == b"ConditionExpression") =>
+        {
+            injected();
+            aws_error(
+                "ConditionalCheckFailedException",
+                "The conditional request failed",
+            )
+        }
+        (AwsFault::DynamoUnprocessed, "DynamoDB_20120810.BatchWriteItem") => {
+            injected();
+            unprocessed(&shared, &parts, body).await
+        }
+        (AwsFault::KinesisPartial, "Kinesis_20131202.PutRecords") => {
+            injected();
+            partial(&shared, &parts, body).await
+        }
+        _ => forward(&shared, &parts, body).await,
+    }
+}
+
+async fn send(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> Result<(StatusCode, HeaderMap, Bytes), Response> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut request = shared
+        .http
+        .request(parts.method.clone(), format!("{}{path}", shared.upstream));
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())?;
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())?;
+    Ok((status, headers, bytes))
+}
+
+async fn forward(shared: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> Response {
+    match send(shared, parts, body).await {
+        Ok((status, headers, bytes)) => {
+            let mut response = (status, bytes).into_response();
+            for name in ["content-type", "x-amzn-requestid", "x-amz-crc32"] {
+                if let Some(value) = headers.get(name) {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+fn json_response(status: StatusCode, content_type: &'static str, value: &Value) -> Response {
+    (status, [("content-type", content_type)], value.to_string()).into_response()
+}
+
+/// Forwards half of each table's batch; the rest comes back unprocessed.
+async fn unprocessed(shared: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> Response {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return forward(shared, parts, body).await;
+    };
+    let mut held = serde_json::Map::new();
+    if let Some(tables) = request["RequestItems"].as_object_mut() {
+        for (table, writes) in tables.iter_mut() {
+            if let Some(list) = writes.as_array_mut() {
+                let keep = list.len().div_ceil(2);
+                let rest = list.split_off(keep);
+                if !rest.is_empty() {
+                    held.insert(table.clone(), Value::Array(rest));
+                }
+            }
+        }
+    }
+    let forwarded = Bytes::from(request.to_string());
+    match send(shared, parts, forwarded).await {
+        Ok((status, _, bytes)) if status.is_success() => {
+            let mut answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+            let left = answer["UnprocessedItems"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let mut merged = held;
+            for (table, writes) in left {
+                let entry = merged.entry(table).or_insert_with(|| json!([]));
+                if let (Some(list), Some(more)) = (entry.as_array_mut(), writes.as_array()) {
+                    list.extend(more.iter().cloned());
+                }
+            }
+            answer["UnprocessedItems"] = Value::Object(merged);
+            json_response(StatusCode::OK, "application/x-amz-json-1.0", &answer)
+        }
+        Ok((status, _, bytes)) => (status, bytes).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Fails every third entry without forwarding it; the rest go in.
+async fn partial(shared: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> Response {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return forward(shared, parts, body).await;
+    };
+    let records = request["Records"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<bool> = (0..records.len()).map(|i| i % 3 == 1).collect();
+    let kept: Vec<Value> = records
+        .iter()
+        .zip(&failed)
+        .filter(|(_, f)| !**f)
+        .map(|(r, _)| r.clone())
+        .collect();
+    let mut accepted: Vec<Value> = Vec::new();
+    if !kept.is_empty() {
+        request["Records"] = Value::Array(kept);
+        match send(shared, parts, Bytes::from(request.to_string())).await {
+            Ok((status, _, bytes)) if status.is_success() => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+                accepted = answer["Records"].as_array().cloned().unwrap_or_default();
+            }
+            Ok((status, _, bytes)) => return (status, bytes).into_response(),
+            Err(response) => return response,
+        }
+    }
+    let mut accepted = accepted.into_iter();
+    let mut failed_count = 0;
+    let entries: Vec<Value> = failed
+        .iter()
+        .map(|f| {
+            if *f {
+                failed_count += 1;
+                json!({
+                    "ErrorCode": "ProvisionedThroughputExceededException",
+                    "ErrorMessage": "Rate exceeded for shard shardId-000000000000 (injected by the soak)"
+                })
+            } else {
+                accepted.next().unwrap_or_else(|| json!({
+                    "ErrorCode": "InternalFailure", "ErrorMessage": "the emulator answered fewer entries"
+                }))
+            }
+        })
+        .collect();
+    let failed_count = failed_count
+        + entries
+            .iter()
+            .filter(|e| e["ErrorCode"] == "InternalFailure")
+            .count();
+    json_response(
+        StatusCode::OK,
+        "application/x-amz-json-1.1",
+        &json!({ "FailedRecordCount": failed_count, "Records": entries }),
+    )
+}
