@@ -69,3 +69,32 @@ export_fake_aws_credentials() {
   export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
   export AWS_EC2_METADATA_DISABLED=true
 }
+
+# Installs dynalite and kinesalite (npm) into .emulators/ (once): a second,
+# independent DynamoDB and Kinesis for the end-to-end tests.
+ensure_node_emulators() {
+  if [ ! -x "$REPO_ROOT/.emulators/node_modules/.bin/dynalite" ] || [ ! -x "$REPO_ROOT/.emulators/node_modules/.bin/kinesalite" ]; then
+    echo "==> installing dynalite and kinesalite into .emulators (once)"
+    mkdir -p "$REPO_ROOT/.emulators"
+    npm install --silent --no-audit --no-fund --prefix "$REPO_ROOT/.emulators" dynalite@4 kinesalite@3 >/dev/null
+  fi
+}
+
+# Starts one of them on a free port, in memory, creating tables and streams
+# at once; prints its endpoint. Sets EMULATOR_PID.
+start_node_emulator() { # name log args...
+  local name="$1" log="$2" port; shift 2
+  port="$(free_port)"
+  "$REPO_ROOT/.emulators/node_modules/.bin/$name" --port "$port" "$@" >"$log" 2>&1 &
+  EMULATOR_PID=$!
+  for _ in $(seq 1 100); do
+    if "$VENV/bin/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
+      echo "http://127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start; its log:" >&2
+  cat "$log" >&2
+  return 1
+}

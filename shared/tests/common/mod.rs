@@ -46,7 +46,21 @@ pub async fn sdk_config() -> SdkConfig {
     sdk_config_in("us-east-1").await
 }
 
+/// The emulators' SDK configuration. Normally every service is moto at
+/// `MOTO_ENDPOINT`. With `AWS_ENDPOINT_URL` set (the test script's second
+/// pass), endpoints come from the environment the standard way, so
+/// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL_KINESIS` can name
+/// other emulators (dynalite, kinesalite) beside moto.
 pub async fn sdk_config_in(region: &str) -> SdkConfig {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "emulator",
+            ))
+            .load()
+            .await;
+    }
     sdk_at(&moto_endpoint(), region).await
 }
 
