@@ -2,9 +2,11 @@
 handshake it pays in AWS (scripts/bench.sh).
 
 Makes a throwaway CA and a certificate for localhost in DIR, writes
-DIR/bundle.pem (the system's CA bundle plus that CA: the function loads a
-real-sized root store, as in Lambda), listens on a free loopback port,
-prints it, and relays every connection to TARGET (host:port) in plain TCP.
+DIR/ca.pem (that CA alone: with SSL_CERT_FILE pointing at it, a function
+trusts one root, close to the five Amazon roots it trusts in Lambda) and
+DIR/bundle.pem (the system's bundle plus that CA, to measure the cost of a
+full system store), listens on a free loopback port, prints it, and relays
+every connection to TARGET (host:port) in plain TCP.
 
     python tls_proxy.py DIR TARGET
 """
@@ -64,6 +66,7 @@ def make_certificates(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Pa
     system = next((pathlib.Path(p) for p in SYSTEM_BUNDLES if pathlib.Path(p).is_file()), None)
     bundle = (system.read_bytes() if system else b"") + ca.public_bytes(pem)
     (directory / "bundle.pem").write_bytes(bundle)
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
     return cert_file, key_file
 
 
