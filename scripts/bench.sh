@@ -63,7 +63,9 @@ PROXY_PID=$!
 for _ in $(seq 1 100); do [ -s "$OUT/tls.port" ] && break; sleep 0.1; done
 TLS_ENDPOINT="https://localhost:$(cat "$OUT/tls.port")"
 
-# What every function gets, as in Lambda.
+# What every function gets, as in Lambda, where no CA variables are set
+# (a developer machine often sets SSL_CERT_DIR and SSL_CERT_FILE).
+UNSET=(-u SSL_CERT_DIR -u SSL_CERT_FILE)
 COMMON=(AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO
   AWS_LAMBDA_FUNCTION_NAME=bench BENCH_FIXTURES="$REPO_ROOT/fixtures" POLL_INTERVAL_SECONDS=10)
 # One root, like the five Amazon roots the functions trust in Lambda
@@ -89,7 +91,7 @@ reader() { # queues
 instructions() { # name scenario reps env...
   local name="$1" scenario="$2" reps="$3"; shift 3
   local file="$OUT/callgrind/$name.$reps.out"
-  env "${COMMON[@]}" "$@" valgrind --tool=callgrind --callgrind-out-file="$file" \
+  env "${UNSET[@]}" "${COMMON[@]}" "$@" valgrind --tool=callgrind --callgrind-out-file="$file" \
     "$BENCH" probe "$scenario" "$reps" >"$OUT/$name.$reps.stdout" 2>"$OUT/$name.$reps.stderr" || {
       echo "probe $name failed:" >&2; tail -n 20 "$OUT/$name.$reps.stderr" >&2; exit 1; }
   grep -E '^(summary|totals):' "$file" | tail -n 1 | awk '{print $2}'
@@ -98,7 +100,7 @@ instructions() { # name scenario reps env...
 # Process CPU per warm repetition and peak memory, natively.
 native() { # name scenario reps env...
   local name="$1" scenario="$2" reps="$3"; shift 3
-  env "${COMMON[@]}" "$@" "$BENCH" probe "$scenario" "$reps" \
+  env "${UNSET[@]}" "${COMMON[@]}" "$@" "$BENCH" probe "$scenario" "$reps" \
     >"$OUT/$name.native.stdout" 2>"$OUT/$name.native.stderr" || {
       echo "probe $name failed:" >&2; tail -n 20 "$OUT/$name.native.stderr" >&2; exit 1; }
   grep -o 'warm_cpu_ms=[^ ]*\|peak_rss_mb=[^ ]*' "$OUT/$name.native.stderr" | cut -d= -f2 | paste -sd' '
@@ -134,6 +136,9 @@ warm() { # label scenario k target native_reps env...
   many=$(instructions "$name" "$scenario" $((k + 1)) "$@")
   read -r cpu mem < <(native "$name" "$scenario" "$native_reps" "$@")
   row "$label" "$(millions $(((many - one) / k)))" "$cpu" "$mem" "$target"
+  # Where a warm repetition's instructions go, by crate.
+  "$VENV/bin/python" scripts/bench/profile_diff.py "$OUT/callgrind/$name.1.out" \
+    "$OUT/callgrind/$name.$((k + 1)).out" "$k" 6 "$label" >>"$OUT/profiles.txt" || true
 }
 
 # shellcheck disable=SC2046
@@ -181,4 +186,6 @@ if [ "$criterion" = 1 ]; then
   cargo bench --locked -p queue-stats 2>&1 | grep -E '^[a-z_]+/|time:' | paste - - | awk '{print "  " $1, $3, $4, $5, $6, $7, $8}'
 fi
 
+echo "==> where warm repetitions go (target/bench/profiles.txt)"
+cat "$OUT/profiles.txt"
 echo "==> table written to target/bench/table.md"

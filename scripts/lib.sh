@@ -81,15 +81,15 @@ ensure_node_emulators() {
 }
 
 # Starts one of them on a free port, in memory, creating tables and streams
-# at once; prints its endpoint. Sets EMULATOR_PID.
+# at once; prints its endpoint and pid ("http://127.0.0.1:PORT PID").
 start_node_emulator() { # name log args...
   local name="$1" log="$2" port; shift 2
   port="$(free_port)"
   "$REPO_ROOT/.emulators/node_modules/.bin/$name" --port "$port" "$@" >"$log" 2>&1 &
-  EMULATOR_PID=$!
+  local pid=$!
   for _ in $(seq 1 100); do
     if "$VENV/bin/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
-      echo "http://127.0.0.1:$port"
+      echo "http://127.0.0.1:$port $pid"
       return 0
     fi
     sleep 0.1

@@ -52,10 +52,8 @@ echo "==> end-to-end tests on dynalite and kinesalite"
 ensure_node_emulators
 DYNALITE_PID="" KINESALITE_PID=""
 trap 'stop_pid "$MOTO_PID"; stop_pid "$DYNALITE_PID"; stop_pid "$KINESALITE_PID"' EXIT
-DYNALITE=$(start_node_emulator dynalite target/dynalite.log --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
-DYNALITE_PID=$EMULATOR_PID
-KINESALITE=$(start_node_emulator kinesalite target/kinesalite.log --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000)
-KINESALITE_PID=$EMULATOR_PID
+read -r DYNALITE DYNALITE_PID < <(start_node_emulator dynalite target/dynalite.log --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
+read -r KINESALITE KINESALITE_PID < <(start_node_emulator kinesalite target/kinesalite.log --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000)
 set +e
 AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" \
   cargo test --locked -p queue-stats --test snapshot_store --test symbee_pipeline --test connect_pipeline \
