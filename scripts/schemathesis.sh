@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-MAX_EXAMPLES="${1:-250}"
+MAX_EXAMPLES="${1:-500}"
 MIN_REQUESTS="${MIN_REQUESTS:-1000}"
 ensure_python_tools
 if ! "$VENV/bin/python" -c "import schemathesis" 2>/dev/null; then
