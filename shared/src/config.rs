@@ -223,6 +223,8 @@ pub struct PipelineConfig {
     pub safety_margin: Duration,
     /// Upper bound on one cycle's writes (DynamoDB and Kinesis, retries included).
     pub write_timeout: Duration,
+    /// How each queue's level is decided (`QUEUE_LEVELS`).
+    pub levels: crate::levels::LevelRules,
 }
 
 impl FromSettings for PipelineConfig {
@@ -242,6 +244,7 @@ impl FromSettings for PipelineConfig {
             history_retention_hours,
             safety_margin: Duration::from_millis(safety_margin_ms),
             write_timeout: Duration::from_millis(write_timeout_ms),
+            levels: crate::levels::LevelRules::from_settings(settings)?,
         })
     }
 }

@@ -13,11 +13,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::ReaderConfig;
+use crate::levels::Level;
 use crate::model::format_rfc3339;
 use crate::store::SnapshotReader;
 
 /// Every attribute the function returns, in the contract's order.
-pub const ATTRIBUTES: [&str; 14] = [
+pub const ATTRIBUTES: [&str; 15] = [
     "found",
     "queueId",
     "queueName",
@@ -32,6 +33,7 @@ pub const ATTRIBUTES: [&str; 14] = [
     "ageSeconds",
     "stale",
     "status",
+    "level",
 ];
 
 /// Longest queue id we look up (an ARN is about 130 bytes).
@@ -78,6 +80,9 @@ pub struct Attributes {
     #[serde(serialize_with = "as_text")]
     pub stale: bool,
     pub status: Status,
+    /// `normal`, `warning`, `critical`, or `unknown` (not found, stale, or
+    /// no figure the `QUEUE_LEVELS` rules look at).
+    pub level: Level,
 }
 
 fn as_text<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
@@ -175,6 +180,11 @@ impl ContactFlowLookup {
             age_seconds: Some(age),
             stale,
             status: if stale { Status::Stale } else { Status::Ok },
+            level: if stale {
+                Level::Unknown
+            } else {
+                queue.level.unwrap_or_default()
+            },
         }
     }
 }

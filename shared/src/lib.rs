@@ -11,6 +11,7 @@ pub mod config;
 pub mod contact_flow;
 pub mod gzip;
 pub mod handlers;
+pub mod levels;
 pub mod limiter;
 pub mod model;
 pub mod poller;

@@ -212,6 +212,10 @@ pub struct QueueStats {
     /// The vendor's own live averages over the calls in progress, in seconds (8x8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_averages: Option<VendorAverages>,
+    /// `normal`, `warning`, `critical` or `unknown`, from the `QUEUE_LEVELS`
+    /// rules (set by the poller; absent in data written before levels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<crate::levels::Level>,
     /// True when the figures are carried over from an earlier poll because
     /// the source failed this time.
     #[serde(default)]
@@ -247,6 +251,7 @@ impl QueueStats {
             agents: None,
             site: None,
             vendor_averages: None,
+            level: None,
             stale: false,
             as_of: None,
         }

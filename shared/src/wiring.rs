@@ -71,7 +71,8 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
             write_timeout: pipeline.write_timeout,
             safety_margin: pipeline.safety_margin,
         },
-    ))
+    )
+    .with_levels(pipeline.levels.clone()))
 }
 
 /// The poller as configured by the environment: fails fast, naming the setting.

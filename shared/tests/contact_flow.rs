@@ -83,6 +83,29 @@ async fn a_known_queue_is_answered_with_its_figures() {
         queue_stats::model::format_rfc3339(&snapshot.observed_at)
     );
     assert!(answer["ageSeconds"].parse::<u64>().unwrap() <= 3);
+    // Written without levels (as before they existed): unknown, never a guess.
+    assert_eq!(answer["level"], "unknown");
+}
+
+#[tokio::test]
+async fn the_queues_level_is_answered_and_stale_figures_are_unknown() {
+    use queue_stats::levels::Level;
+    let mut fresh = seed_snapshot(Duration::seconds(2));
+    for queue in &mut fresh.queues {
+        queue.level = Some(Level::Critical);
+    }
+    let (_, lookup) = lookup_over(std::slice::from_ref(&fresh)).await;
+    let answer = invoke(&lookup, event_for(Some("email-customer-care"))).await;
+    assert_eq!(answer["level"], "critical");
+
+    let mut old = seed_snapshot(Duration::minutes(10));
+    for queue in &mut old.queues {
+        queue.level = Some(Level::Critical);
+    }
+    let (_, lookup) = lookup_over(std::slice::from_ref(&old)).await;
+    let answer = invoke(&lookup, event_for(Some("email-customer-care"))).await;
+    assert_eq!(answer["status"], "stale");
+    assert_eq!(answer["level"], "unknown");
 }
 
 #[tokio::test]

@@ -396,3 +396,84 @@ async fn the_record_schema_rejects_what_the_contract_forbids() {
         assert!(!record_schema_errors(&bad).is_empty(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn every_queue_gets_its_level_from_the_rules_in_the_store_and_the_stream() {
+    let harness = Harness::new().await;
+    let wire = fixture("symbee/retrieve-queue-info.seed-example.json");
+    harness
+        .standin
+        .set_queues(wire.as_array().unwrap().clone())
+        .await;
+    let arn = "arn:aws:connect:us-east-1:xxxxx:instance/xxxx-xxxx-xxx-xxxx-xxxxxxx/queue/xxxxx-xxxx-xxxx-xxxx-xxxxxx";
+    let levels = |snapshot: &queue_stats::model::Snapshot| -> Vec<(String, String)> {
+        snapshot
+            .queues
+            .iter()
+            .map(|q| {
+                let level = q.level.map(|l| l.as_str()).unwrap_or("none");
+                (q.queue_id.clone(), level.to_owned())
+            })
+            .collect()
+    };
+
+    // The default rule, oldestItem 60 / 180: the Connect queue's 125 s warns.
+    let (poller, _) = harness.poller(&[]);
+    assert!(poller.run_cycle().await.wrote_everything());
+    let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
+    let mut got = levels(&snapshot);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (arn.to_owned(), "warning".to_owned()),
+            ("email-customer-care".to_owned(), "normal".to_owned()),
+            ("sms-customer-care".to_owned(), "normal".to_owned()),
+        ]
+    );
+
+    // Rules of our own: items waiting by default, and for one queue its own
+    // rule counting down (agents available at or below the threshold).
+    let rules = r#"{"default": [{"metric": "itemsInQueue", "warning": 10, "critical": 25}],
+        "queues": {"sms-customer-care": [{"metric": "agentsAvailable", "warning": 3, "critical": 1, "when": "below"}]}}"#;
+    let (poller, _) = harness.poller(&[("QUEUE_LEVELS", rules)]);
+    let report = poller.run_cycle().await;
+    assert!(report.wrote_everything());
+    let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
+    let mut got = levels(&snapshot);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (arn.to_owned(), "normal".to_owned()),
+            ("email-customer-care".to_owned(), "critical".to_owned()),
+            ("sms-customer-care".to_owned(), "warning".to_owned()),
+        ]
+    );
+    // The stream's records carry the same levels.
+    let records = read_records(&harness.sdk, &harness.stream).await;
+    let email = records
+        .iter()
+        .rev()
+        .find(|(_, r)| {
+            r["snapshotId"] == report.snapshot_id && r["queue"]["queueId"] == "email-customer-care"
+        })
+        .expect("the email queue's record of the second cycle");
+    assert_eq!(email.1["queue"]["level"], "critical");
+    assert_matches_record_schema(&email.1);
+}
+
+#[test]
+fn bad_level_rules_fail_the_cold_start_naming_the_setting() {
+    use queue_stats::config::{FromSettings, Settings};
+    let settings = Settings::from_pairs(&[
+        ("SNAPSHOT_TABLE", "t"),
+        ("SNAPSHOT_STREAM", "s"),
+        (
+            "QUEUE_LEVELS",
+            r#"{"default": [{"metric": "oldestItem", "warning": "soon"}]}"#,
+        ),
+    ]);
+    let err = queue_stats::config::PipelineConfig::from_settings(&settings).unwrap_err();
+    assert!(err.to_string().contains("QUEUE_LEVELS"), "{err}");
+}

@@ -22,6 +22,7 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::levels::LevelRules;
 use crate::model::{DeliveryProvider, QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
 use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
@@ -62,6 +63,8 @@ pub struct Poller {
     /// by which: another source's copies of their queues are dropped.
     direct: HashMap<DeliveryProvider, SourceName>,
     telemetry: CycleTelemetry,
+    /// Decides each queue's level.
+    levels: LevelRules,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -140,11 +143,18 @@ impl Poller {
             carry_over: Mutex::new(None),
             direct,
             telemetry: CycleTelemetry::default(),
+            levels: LevelRules::default(),
         }
     }
 
     /// Reports each cycle with this telemetry (the wiring gives the
     /// function's name, under which metrics are published).
+    /// Levels by these rules instead of the default (`oldestItem` 60 / 180).
+    pub fn with_levels(mut self, levels: LevelRules) -> Self {
+        self.levels = levels;
+        self
+    }
+
     pub fn with_telemetry(mut self, telemetry: CycleTelemetry) -> Self {
         self.telemetry = telemetry;
         self
@@ -313,6 +323,10 @@ impl Poller {
             }
         }
         crate::model::sort_canonical(&mut queues);
+        // Carried-over queues are stale, so their level is unknown.
+        for queue in &mut queues {
+            queue.level = Some(self.levels.level_of(queue));
+        }
         Snapshot {
             snapshot_id,
             observed_at,
