@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::layout::{StoredShard, shard_of};
+use super::layout::StoredShard;
 use super::{HistoryPoint, LatestQueue, SnapshotReader, SnapshotSummary, StoreError};
 use crate::model::{QueueStats, names_queue};
 
@@ -93,12 +93,7 @@ impl SnapshotReader for CachingReader {
         summary: &SnapshotSummary,
         only: Option<&[u32]>,
     ) -> Result<Vec<StoredShard>, StoreError> {
-        let wanted: Vec<u32> = summary
-            .shards
-            .iter()
-            .copied()
-            .filter(|shard| only.is_none_or(|only| only.contains(shard)))
-            .collect();
+        let wanted = summary.shards_among(only);
         let missing: Vec<u32> = {
             let cached = self.for_snapshot(&summary.snapshot_id);
             wanted
@@ -133,10 +128,9 @@ impl SnapshotReader for CachingReader {
         let Some(summary) = self.latest_summary().await? else {
             return Ok(None);
         };
-        let shard = shard_of(queue_id);
-        if !summary.shards.contains(&shard) {
+        let Some(shard) = summary.shard_for(queue_id) else {
             return Ok(None);
-        }
+        };
         let Some(queues) = self.decoded(&summary, shard).await? else {
             return Ok(None);
         };

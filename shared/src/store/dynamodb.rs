@@ -483,12 +483,7 @@ impl SnapshotReader for DynamoSnapshotStore {
         summary: &SnapshotSummary,
         only: Option<&[u32]>,
     ) -> Result<Vec<StoredShard>, StoreError> {
-        let wanted: Vec<u32> = summary
-            .shards
-            .iter()
-            .copied()
-            .filter(|shard| only.is_none_or(|only| only.contains(shard)))
-            .collect();
+        let wanted = summary.shards_among(only);
         if wanted.is_empty() {
             return Ok(Vec::new());
         }

@@ -102,6 +102,24 @@ pub struct SnapshotSummary {
     pub shards: Vec<u32>,
 }
 
+impl SnapshotSummary {
+    /// The shards of this snapshot that hold queues: all of them, or those
+    /// of `only`.
+    pub fn shards_among(&self, only: Option<&[u32]>) -> Vec<u32> {
+        self.shards
+            .iter()
+            .copied()
+            .filter(|shard| only.is_none_or(|only| only.contains(shard)))
+            .collect()
+    }
+
+    /// The shard that would hold `queue_id`, if this snapshot has it.
+    pub fn shard_for(&self, queue_id: &str) -> Option<u32> {
+        let shard = shard_of(queue_id);
+        self.shards.contains(&shard).then_some(shard)
+    }
+}
+
 /// One past observation of a queue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistoryPoint {
@@ -163,10 +181,9 @@ pub trait SnapshotReader: Send + Sync {
         let Some(summary) = self.latest_summary().await? else {
             return Ok(None);
         };
-        let shard = shard_of(queue_id);
-        if !summary.shards.contains(&shard) {
+        let Some(shard) = summary.shard_for(queue_id) else {
             return Ok(None);
-        }
+        };
         for stored in self.snapshot_shards(&summary, Some(&[shard])).await? {
             let found = stored
                 .decode()
