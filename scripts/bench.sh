@@ -183,7 +183,8 @@ fi
 
 if [ "$criterion" = 1 ]; then
   echo "==> criterion benches"
-  cargo bench --locked -p queue-stats 2>&1 | grep -E '^[a-z_]+/|time:' | paste - - | awk '{print "  " $1, $3, $4, $5, $6, $7, $8}'
+  # criterion prints each benchmark's name and its time range.
+  cargo bench --locked -p queue-stats 2>&1 | grep -E '^[a-z_]+/|time:' || true
 fi
 
 echo "==> where warm repetitions go (target/bench/profiles.txt)"
