@@ -274,25 +274,14 @@ impl Api {
         request: &HttpRequest,
         summary: SnapshotSummary,
     ) -> Result<HttpResponse, ApiError> {
-        let tag = StoredAnswer::etag(&summary.snapshot_id);
-        let mut headers = vec![
-            ("etag".to_owned(), tag.clone()),
-            (
-                "cache-control".to_owned(),
-                self.cache_control(&summary.observed_at),
-            ),
-            ("vary".to_owned(), "Accept-Encoding".to_owned()),
-        ];
-        if request
-            .header("if-none-match")
-            .is_some_and(|h| response::none_match(h, &tag))
-        {
-            return Ok(HttpResponse {
-                status: 304,
-                headers,
-                body: Vec::new(),
-            });
-        }
+        let mut headers = match response::validated(
+            request,
+            StoredAnswer::etag(&summary.snapshot_id),
+            self.cache_control(&summary.observed_at),
+        ) {
+            Ok(headers) => headers,
+            Err(not_modified) => return Ok(not_modified),
+        };
         let answer = match self.answers.get(&summary.snapshot_id) {
             Some(answer) => answer,
             None => {

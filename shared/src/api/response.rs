@@ -51,6 +51,31 @@ pub fn accepts_gzip(header: &str) -> bool {
     wildcard.unwrap_or(false)
 }
 
+/// The validator and caching headers of a 200 with ETag `tag`, or the 304
+/// that answers them when the client's `If-None-Match` names `tag`.
+pub fn validated(
+    request: &HttpRequest,
+    tag: String,
+    cache_control: String,
+) -> Result<Vec<(String, String)>, HttpResponse> {
+    let not_modified = request
+        .header("if-none-match")
+        .is_some_and(|h| none_match(h, &tag));
+    let headers = vec![
+        ("etag".to_owned(), tag),
+        ("cache-control".to_owned(), cache_control),
+        ("vary".to_owned(), "Accept-Encoding".to_owned()),
+    ];
+    if not_modified {
+        return Err(HttpResponse {
+            status: 304,
+            headers,
+            body: Vec::new(),
+        });
+    }
+    Ok(headers)
+}
+
 /// A 200 JSON answer with ETag, 304 handling, caching and gzip.
 pub fn json_ok(
     request: &HttpRequest,
@@ -58,22 +83,10 @@ pub fn json_ok(
     cache_control: String,
 ) -> HttpResponse {
     let body = serde_json::to_vec(value).expect("responses serialize");
-    let tag = etag(&body);
-    let mut headers = vec![
-        ("etag".to_owned(), tag.clone()),
-        ("cache-control".to_owned(), cache_control),
-        ("vary".to_owned(), "Accept-Encoding".to_owned()),
-    ];
-    if request
-        .header("if-none-match")
-        .is_some_and(|h| none_match(h, &tag))
-    {
-        return HttpResponse {
-            status: 304,
-            headers,
-            body: Vec::new(),
-        };
-    }
+    let mut headers = match validated(request, etag(&body), cache_control) {
+        Ok(headers) => headers,
+        Err(not_modified) => return not_modified,
+    };
     headers.push(("content-type".to_owned(), "application/json".to_owned()));
     compress_if_accepted(
         request,

@@ -26,7 +26,8 @@ pub struct StoredAnswer {
     plain: OnceLock<Result<Vec<u8>, String>>,
     /// The plain JSON's length, known without inflating.
     plain_len: usize,
-    envelope: (Vec<u8>, &'static [u8]),
+    /// The head's fields up to `"queues":[`; [`SUFFIX`] closes the answer.
+    prefix: Vec<u8>,
     shards: Vec<StoredShard>,
 }
 
@@ -70,7 +71,7 @@ impl StoredAnswer {
             gzip: gzip.finish(),
             plain: OnceLock::new(),
             plain_len,
-            envelope: (prefix, SUFFIX),
+            prefix,
             shards,
         }
     }
@@ -95,16 +96,15 @@ impl StoredAnswer {
     pub fn plain(&self) -> Result<&[u8], String> {
         self.plain
             .get_or_init(|| {
-                let (prefix, suffix) = &self.envelope;
                 let mut out = Vec::with_capacity(self.plain_len);
-                out.extend_from_slice(prefix);
+                out.extend_from_slice(&self.prefix);
                 for (i, shard) in self.shards.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
                     out.extend_from_slice(&shard.fragment()?);
                 }
-                out.extend_from_slice(suffix);
+                out.extend_from_slice(SUFFIX);
                 Ok(out)
             })
             .as_deref()
