@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::layout::StoredShard;
-use super::{HistoryPoint, LatestQueue, SnapshotReader, SnapshotSummary, StoreError};
-use crate::model::{QueueStats, names_queue};
+use super::{HistoryPoint, SnapshotReader, SnapshotSummary, StoreError};
+use crate::model::QueueStats;
 
 pub struct CachingReader {
     inner: Arc<dyn SnapshotReader>,
@@ -54,30 +54,6 @@ impl CachingReader {
             };
         }
         cached
-    }
-
-    /// One shard's queues, decoded once per snapshot.
-    async fn decoded(
-        &self,
-        summary: &SnapshotSummary,
-        shard: u32,
-    ) -> Result<Option<Arc<Vec<QueueStats>>>, StoreError> {
-        if let Some(queues) = self.for_snapshot(&summary.snapshot_id).decoded.get(&shard) {
-            return Ok(Some(queues.clone()));
-        }
-        let Some(stored) = self
-            .snapshot_shards(summary, Some(&[shard]))
-            .await?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let queues = Arc::new(stored.decode().map_err(StoreError::Corrupt)?);
-        self.for_snapshot(&summary.snapshot_id)
-            .decoded
-            .insert(shard, queues.clone());
-        Ok(Some(queues))
     }
 }
 
@@ -124,23 +100,27 @@ impl SnapshotReader for CachingReader {
         self.inner.queue_history(queue_id, since).await
     }
 
-    async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {
-        let Some(summary) = self.latest_summary().await? else {
+    /// Decoded once per snapshot: later lookups in the same poll only scan.
+    async fn shard_queues(
+        &self,
+        summary: &SnapshotSummary,
+        shard: u32,
+    ) -> Result<Option<Arc<Vec<QueueStats>>>, StoreError> {
+        if let Some(queues) = self.for_snapshot(&summary.snapshot_id).decoded.get(&shard) {
+            return Ok(Some(queues.clone()));
+        }
+        let Some(stored) = self
+            .snapshot_shards(summary, Some(&[shard]))
+            .await?
+            .into_iter()
+            .next()
+        else {
             return Ok(None);
         };
-        let Some(shard) = summary.shard_for(queue_id) else {
-            return Ok(None);
-        };
-        let Some(queues) = self.decoded(&summary, shard).await? else {
-            return Ok(None);
-        };
-        Ok(queues
-            .iter()
-            .find(|q| names_queue(queue_id, &q.queue_id))
-            .map(|queue| LatestQueue {
-                snapshot_id: summary.snapshot_id,
-                observed_at: summary.observed_at,
-                queue: queue.clone(),
-            }))
+        let queues = Arc::new(stored.decode().map_err(StoreError::Corrupt)?);
+        self.for_snapshot(&summary.snapshot_id)
+            .decoded
+            .insert(shard, queues.clone());
+        Ok(Some(queues))
     }
 }

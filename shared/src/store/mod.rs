@@ -13,6 +13,8 @@ pub mod cache;
 pub mod dynamodb;
 pub mod layout;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -175,6 +177,26 @@ pub trait SnapshotReader: Send + Sync {
         }))
     }
 
+    /// One shard's queues, decoded (`None` when the snapshot has no such
+    /// shard). Readers that keep what they read override it.
+    async fn shard_queues(
+        &self,
+        summary: &SnapshotSummary,
+        shard: u32,
+    ) -> Result<Option<Arc<Vec<QueueStats>>>, StoreError> {
+        match self
+            .snapshot_shards(summary, Some(&[shard]))
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(stored) => Ok(Some(Arc::new(
+                stored.decode().map_err(StoreError::Corrupt)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// One queue of the latest snapshot, by queue id, queue ARN or bare
     /// Connect queue id: the head and one shard.
     async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {
@@ -184,20 +206,16 @@ pub trait SnapshotReader: Send + Sync {
         let Some(shard) = summary.shard_for(queue_id) else {
             return Ok(None);
         };
-        for stored in self.snapshot_shards(&summary, Some(&[shard])).await? {
-            let found = stored
-                .decode()
-                .map_err(StoreError::Corrupt)?
-                .into_iter()
-                .find(|q| names_queue(queue_id, &q.queue_id));
-            if let Some(queue) = found {
-                return Ok(Some(LatestQueue {
-                    snapshot_id: summary.snapshot_id,
-                    observed_at: summary.observed_at,
-                    queue,
-                }));
-            }
-        }
-        Ok(None)
+        let Some(queues) = self.shard_queues(&summary, shard).await? else {
+            return Ok(None);
+        };
+        Ok(queues
+            .iter()
+            .find(|q| names_queue(queue_id, &q.queue_id))
+            .map(|queue| LatestQueue {
+                snapshot_id: summary.snapshot_id,
+                observed_at: summary.observed_at,
+                queue: queue.clone(),
+            }))
     }
 }
