@@ -48,6 +48,7 @@ fi
 # The end-to-end tests again, with DynamoDB on dynalite and Kinesis on
 # kinesalite (Secrets Manager stays on moto): behaviour one emulator
 # forgives cannot hide. kinesalite keeps AWS's old shard limit unless told.
+# --workspace as above, so features unify as they did and nothing rebuilds.
 echo "==> end-to-end tests on dynalite and kinesalite"
 ensure_node_emulators
 DYNALITE_PID="" KINESALITE_PID=""
@@ -56,7 +57,7 @@ read -r DYNALITE DYNALITE_PID < <(start_node_emulator dynalite target/dynalite.l
 read -r KINESALITE KINESALITE_PID < <(start_node_emulator kinesalite target/kinesalite.log --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000)
 set +e
 AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" \
-  cargo test --locked -p queue-stats --test snapshot_store --test symbee_pipeline --test connect_pipeline \
+  cargo test --workspace --locked --test snapshot_store --test symbee_pipeline --test connect_pipeline \
   --test eight_by_eight_pipeline --test api --test contact_flow --test poller_handler --test source_contract \
   2>&1 | tee target/test-output-second-emulator.log
 status=${PIPESTATUS[0]}

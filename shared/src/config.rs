@@ -151,6 +151,17 @@ impl<'a> Settings<'a> {
             .transpose()
     }
 
+    /// A `scheme://host[:port][/path]` URL to which paths are appended
+    /// (8x8's `/analytics/work`, a SignalR endpoint), without its trailing
+    /// slash.
+    pub fn url_with_path(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        self.optional(name)
+            .map(|url| {
+                validate_url_with_path(&url).map_err(|problem| ConfigError::new(name, problem))
+            })
+            .transpose()
+    }
+
     /// An AWS Region name such as `eu-west-2`, or `default` when unset.
     pub fn aws_region(
         &self,
@@ -192,6 +203,21 @@ fn validate_base_url(url: &str) -> Result<String, String> {
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
         return Err(format!(
             "must be scheme://host[:port] with no path, not {url:?}"
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn validate_url_with_path(url: &str) -> Result<String, String> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("must start with http:// or https://, not {url:?}"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "must be scheme://host[:port][/path] with no query, not {url:?}"
         ));
     }
     Ok(trimmed.to_owned())

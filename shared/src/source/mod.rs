@@ -7,6 +7,7 @@
 //! which sources exist from one list, [`registry::PROVIDERS`]: adding a
 //! provider is a module and a line there (docs/adding-a-source.md).
 
+pub mod clarity;
 pub mod connect;
 pub mod eight_by_eight;
 pub mod http;

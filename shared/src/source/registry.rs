@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
 use crate::sink::Tenant;
+use crate::source::clarity::ClarityConfig;
 use crate::source::connect::ConnectConfig;
 use crate::source::eight_by_eight::EightByEightConfig;
 use crate::source::symbee::SymbeeConfig;
@@ -52,6 +53,11 @@ pub const PROVIDERS: &[Provider] = &[
         switch: EightByEightConfig::SWITCH,
         title: "8x8 Work Analytics",
         read: |s| boxed(EightByEightConfig::from_settings, s),
+    },
+    Provider {
+        switch: ClarityConfig::SWITCH,
+        title: "Clarity Connect",
+        read: |s| boxed(ClarityConfig::from_settings, s),
     },
 ];
 

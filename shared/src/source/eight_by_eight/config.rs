@@ -67,11 +67,11 @@ impl EightByEightConfig {
             Some(_) => Some(settings.aws_region("EIGHTX8_SECRETS_REGION", String::new)?),
             None => None,
         };
+        // 8x8's base URL carries a path (`/analytics/work`) to which the
+        // versioned paths are appended.
         let base_url = settings
-            .optional("EIGHTX8_BASE_URL")
+            .url_with_path("EIGHTX8_BASE_URL")?
             .unwrap_or_else(|| Self::DEFAULT_BASE_URL.to_owned());
-        let base_url = validate_base_with_path(&base_url)
-            .map_err(|problem| ConfigError::new("EIGHTX8_BASE_URL", problem))?;
         let endpoint = match settings.optional("EIGHTX8_ENDPOINT").as_deref() {
             None | Some("call-queue-metrics") => Endpoint::CallQueueMetrics,
             Some("realtime") => Endpoint::Realtime,
@@ -96,23 +96,6 @@ impl EightByEightConfig {
             request_timeout: Duration::from_millis(timeout_ms),
         }))
     }
-}
-
-/// `scheme://host[:port][/path]`: 8x8's base URL carries a path
-/// (`/analytics/work`) to which the versioned paths are appended.
-fn validate_base_with_path(url: &str) -> Result<String, String> {
-    let trimmed = url.trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| format!("must start with http:// or https://, not {url:?}"))?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "must be scheme://host[:port][/path] with no query, not {url:?}"
-        ));
-    }
-    Ok(trimmed.to_owned())
 }
 
 impl SourceConfig for EightByEightConfig {
