@@ -113,6 +113,35 @@ impl ContractWorld for EightByEightWorld {
     }
 }
 
+struct ClarityContractWorld(Harness, ClarityWorld);
+
+#[async_trait]
+impl ContractWorld for ClarityContractWorld {
+    async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource> {
+        self.1
+            .standin
+            .set_queues(standins::clarity::synthetic_queues(n))
+            .await;
+        self.1.source(&self.0.deps().0, &[])
+    }
+    async fn break_upstream(&self) {
+        // The socket drops and every call to reopen it fails.
+        self.1
+            .standin
+            .inject(std::iter::repeat_n(
+                standins::clarity::ClarityFault::Status { status: 503 },
+                8,
+            ))
+            .await;
+        self.1.standin.drop_sockets().await;
+        // Let the source's reader see the close.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    async fn recover(&self) {
+        self.1.standin.clear_faults().await;
+    }
+}
+
 async fn contract(world: &dyn ContractWorld) {
     // Every queue it serves, once, under its own name, fresh.
     let source = world.source_serving(37).await;
@@ -197,4 +226,13 @@ async fn eight_by_eight_honours_the_source_contract() {
         world.source_serving(1).await.name(),
         SourceName::EightByEight
     );
+}
+
+#[tokio::test]
+async fn clarity_honours_the_source_contract() {
+    let harness = Harness::new().await;
+    let clarity = ClarityWorld::start(&harness.sdk).await;
+    let world = ClarityContractWorld(harness, clarity);
+    contract(&world).await;
+    assert_eq!(world.source_serving(1).await.name(), SourceName::Clarity);
 }

@@ -626,3 +626,76 @@ impl EightWorld {
         ]
     }
 }
+
+/// The Clarity stand-in with its service account's secret on moto.
+pub struct ClarityWorld {
+    pub standin: standins::clarity::ClarityStandin,
+    pub secret_id: String,
+    pub accepted: standins::clarity::Accepted,
+}
+
+impl ClarityWorld {
+    pub async fn start(sdk: &SdkConfig) -> Self {
+        let accepted = standins::clarity::Accepted {
+            username: "CORP\\svc-wallboard".into(),
+            password: "Clar1ty-Pa55-v1-LKJH".into(),
+            client_id: "0224C392-3845-4AC0-B1A0-D63706181BA7".into(),
+        };
+        let standin = standins::clarity::ClarityStandin::start(
+            "127.0.0.1:0".parse().unwrap(),
+            accepted.clone(),
+        )
+        .await
+        .unwrap();
+        standin
+            .set_queues(standins::clarity::synthetic_queues(6))
+            .await;
+        let world = Self {
+            standin,
+            secret_id: unique("CLARITY_CONNECT_SERVICE_ACCOUNT"),
+            accepted,
+        };
+        world
+            .store_secret(sdk, &world.accepted.password.clone())
+            .await;
+        world
+    }
+
+    /// Writes the service account's secret with `password`.
+    pub async fn store_secret(&self, sdk: &SdkConfig, password: &str) {
+        let json = serde_json::json!({
+            "username": self.accepted.username,
+            "password": password,
+        });
+        put_secret(sdk, &self.secret_id, &json.to_string()).await;
+    }
+
+    /// The settings that turn the Clarity source on against this stand-in.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CLARITY_BASE_URL", self.standin.base_url()),
+            ("CLARITY_CLIENT_ID", self.accepted.client_id.clone()),
+            ("CLARITY_SECRET_ID", self.secret_id.clone()),
+            ("CLARITY_TIMEOUT_MS", "2000".to_owned()),
+        ]
+    }
+
+    /// The source alone, built from [`Self::settings`] plus `extra`.
+    pub fn source(
+        &self,
+        deps: &SourceDeps,
+        extra: &[(&'static str, &str)],
+    ) -> Arc<dyn queue_stats::source::QueueSource> {
+        use queue_stats::source::SourceConfig;
+        let settings = self.settings();
+        let mut pairs = EightWorld::pairs(&settings);
+        pairs.extend_from_slice(extra);
+        queue_stats::source::clarity::ClarityConfig::from_settings(
+            &queue_stats::config::Settings::from_pairs(&pairs),
+        )
+        .unwrap()
+        .unwrap()
+        .build(deps)
+        .unwrap()
+    }
+}
