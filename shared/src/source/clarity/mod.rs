@@ -621,9 +621,10 @@ impl QueueSource for ClaritySource {
             },
         };
         if dead {
-            if let Some(old) = slot.take() {
-                self.release(old).await;
-            }
+            // A dead connection takes its subscription with it (SignalR
+            // ends both after its disconnect timeout): nothing to release
+            // upstream, and the cycle's time goes to the new one.
+            *slot = None;
             *slot = Some(self.open().await?);
         }
         let link = slot.as_ref().expect("a link was just opened");
