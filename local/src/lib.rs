@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use standins::clarity::ClarityStandin;
 use standins::connect::{ConnectStandin, ServiceLimits};
 use standins::eight_by_eight::EightByEightStandin;
 use standins::simulation::Floor;
@@ -36,6 +37,8 @@ pub struct Settings {
     pub sim_queues: usize,
     /// Call queues of the simulated 8x8 PBX (`SIM_EIGHTX8_QUEUES`, 0 = 8x8 off).
     pub sim_eight_by_eight_queues: usize,
+    /// Queues of the simulated Clarity Connect site (`SIM_CLARITY_QUEUES`, 0 = Clarity off).
+    pub sim_clarity_queues: usize,
     pub sim_seed: u64,
     pub sim_speed: f64,
     pub key_rotation_seconds: u64,
@@ -75,6 +78,7 @@ impl Settings {
             poll_interval_seconds: number("POLL_INTERVAL_SECONDS", "10")?,
             sim_queues: number("SIM_QUEUES", "30")?,
             sim_eight_by_eight_queues: number("SIM_EIGHTX8_QUEUES", "8")?,
+            sim_clarity_queues: number("SIM_CLARITY_QUEUES", "6")?,
             sim_seed: number("SIM_SEED", "42")?,
             sim_speed: number("SIM_SPEED", "1")?,
             key_rotation_seconds: number("SIM_KEY_ROTATION_SECONDS", "300")?,
@@ -97,6 +101,7 @@ impl Settings {
                 .iter()
                 .filter(|q| !q.deleted)
                 .count()
+            + self.sim_clarity_queues
     }
 }
 
@@ -158,6 +163,55 @@ async fn start_eight_by_eight(
     Ok((standin, env))
 }
 
+/// Starts the simulated Clarity Connect site: its service account's secret
+/// on the emulator, the stand-in (NTLM, JWT, SignalR), and a floor that
+/// moves every two seconds, pushed to the poller's subscription. Returns
+/// the poller's settings for it.
+async fn start_clarity(
+    sdk: &aws_config::SdkConfig,
+    queues: usize,
+) -> Result<(ClarityStandin, Vec<(&'static str, String)>), String> {
+    use standins::clarity::{Accepted, advance, synthetic_queues};
+    let accepted = Accepted {
+        username: "LOCAL\\svc-queue-stats".into(),
+        password: "local-clarity-password".into(),
+        client_id: "0224C392-3845-4AC0-B1A0-D63706181BA7".into(),
+    };
+    let secret =
+        serde_json::json!({ "username": accepted.username, "password": accepted.password });
+    standins::symbee::install_or_rotate_key(
+        &aws_sdk_secretsmanager::Client::new(sdk),
+        "CLARITY_CONNECT_SERVICE_ACCOUNT",
+        &secret.to_string(),
+    )
+    .await?;
+    let client_id = accepted.client_id.clone();
+    let standin = ClarityStandin::start("127.0.0.1:0".parse().unwrap(), accepted)
+        .await
+        .map_err(|e| format!("Clarity stand-in: {e}"))?;
+    let mut floor = synthetic_queues(queues);
+    standin.set_queues(floor.clone()).await;
+    let moving = standin.clone();
+    tokio::spawn(async move {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            advance(&mut floor, 2, &mut rng);
+            moving.set_queues(floor.clone()).await;
+        }
+    });
+    let env = vec![
+        ("CLARITY_BASE_URL", standin.base_url()),
+        ("CLARITY_CLIENT_ID", client_id),
+        (
+            "CLARITY_SECRET_ID",
+            "CLARITY_CONNECT_SERVICE_ACCOUNT".to_owned(),
+        ),
+    ];
+    Ok((standin, env))
+}
+
 /// The scheduled event EventBridge sends the poller.
 pub fn scheduled_event() -> serde_json::Value {
     json!({
@@ -184,6 +238,7 @@ pub struct Running {
     pub symbee: SymbeeStandin,
     pub connect: ConnectStandin,
     pub eight_by_eight: Option<EightByEightStandin>,
+    pub clarity: Option<ClarityStandin>,
 }
 
 impl Running {
@@ -302,6 +357,12 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     } else {
         (None, Vec::new())
     };
+    let (clarity, clarity_env) = if settings.sim_clarity_queues > 0 {
+        let (standin, env) = start_clarity(&sdk, settings.sim_clarity_queues).await?;
+        (Some(standin), env)
+    } else {
+        (None, Vec::new())
+    };
     let env: Vec<(String, String)> = [
         ("SNAPSHOT_TABLE", settings.table.clone()),
         ("SNAPSHOT_STREAM", settings.stream.clone()),
@@ -320,6 +381,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     ]
     .into_iter()
     .chain(eight_by_eight_env)
+    .chain(clarity_env)
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let binary = |name: &str| settings.bin_dir.join(name);
@@ -352,6 +414,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         symbee,
         connect,
         eight_by_eight,
+        clarity,
     })
 }
 

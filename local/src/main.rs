@@ -45,7 +45,8 @@ fn banner(running: &Running, settings: &Settings) {
     println!(
         r#"
 queue-stats is running locally ({queues} simulated queues, seed {seed}): Symbee, Amazon
-Connect and an 8x8 PBX (SIM_EIGHTX8_QUEUES=0 turns 8x8 off).
+Connect, an 8x8 PBX (SIM_EIGHTX8_QUEUES=0 turns 8x8 off) and a Clarity Connect site
+pushing over SignalR (SIM_CLARITY_QUEUES=0 turns Clarity off).
 
   API          {url}/v1/snapshot
                {url}/v1/health

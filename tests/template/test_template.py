@@ -144,16 +144,41 @@ class SecretsAccess(unittest.TestCase):
             for _, statement in statements()
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
         }
-        self.assertEqual(set(reads), {"ReadSymbeeApiKey", "ReadEightByEightCredentials"})
+        self.assertEqual(set(reads), {"ReadSymbeeApiKey", "ReadEightByEightCredentials", "ReadClarityServiceAccount"})
         for sid, statement in reads.items():
             self.assertEqual(as_list(statement["Action"]), ["secretsmanager:GetSecretValue"], sid)
             resource = str(statement["Resource"])
             self.assertIn("secret:${", resource, sid)
             self.assertIn("-??????", resource, sid)
         self.assertIn("EightByEightSecretId", str(reads["ReadEightByEightCredentials"]["Resource"]))
+        self.assertIn("ClaritySecretId", str(reads["ReadClarityServiceAccount"]["Resource"]))
         self.assertEqual(
             TEMPLATE["Conditions"]["HasEightByEight"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "EightByEightPbxId"}, ""]}]}
         )
+
+
+class Networking(unittest.TestCase):
+    def test_the_poller_joins_a_vpc_only_when_subnets_are_given(self):
+        vpc = RESOURCES["PollerFunction"]["Properties"]["VpcConfig"]["Fn::If"]
+        self.assertEqual(vpc[0], "PollerInVpc")
+        self.assertEqual(vpc[1], {"SubnetIds": {"Ref": "PollerSubnetIds"}, "SecurityGroupIds": {"Ref": "PollerSecurityGroupIds"}})
+        self.assertEqual(vpc[2], {"Ref": "AWS::NoValue"})
+        params = TEMPLATE["Parameters"]
+        self.assertEqual(params["PollerSubnetIds"]["Default"], "")
+        self.assertEqual(params["PollerSubnetIds"]["Type"], "CommaDelimitedList")
+        rule = TEMPLATE["Rules"]["VpcNeedsSubnetsAndSecurityGroups"]
+        self.assertIn("PollerSecurityGroupIds", str(rule["Assertions"]))
+        # The readers never need the customer's network.
+        for name in ("ApiFunction", "ContactFlowFunction"):
+            self.assertNotIn("VpcConfig", RESOURCES[name]["Properties"], name)
+
+    def test_clarity_is_off_by_default_and_needs_its_client_id(self):
+        params = TEMPLATE["Parameters"]
+        self.assertEqual(params["ClarityBaseUrl"]["Default"], "")
+        self.assertIn("ClarityClientId", str(TEMPLATE["Rules"]["ClarityNeedsClientId"]))
+        env = RESOURCES["PollerFunction"]["Properties"]["Environment"]["Variables"]
+        for variable in ("CLARITY_BASE_URL", "CLARITY_CLIENT_ID", "CLARITY_SIGNALR_HUB", "CLARITY_SIGNALR_METHOD"):
+            self.assertIn(variable, env)
 
 
 if __name__ == "__main__":
