@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input (Symbee and 8x8 responses, the 8x8
-# token, API requests, API Gateway events, contact-flow events) for a
+# token, Clarity's pushes and SignalR frames, API requests, API Gateway events, contact-flow events) for a
 # bounded time each: see fuzz/src/main.rs. A panic fails the run and leaves
 # its input in target/fuzz/crashes/.
 #

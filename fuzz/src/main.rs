@@ -57,6 +57,16 @@ const TARGETS: &[Spec] = &[
         seeds: &["8x8/token.json"],
     },
     Spec {
+        name: "clarity-push",
+        run: clarity_push,
+        seeds: &["clarity/initial-state.json", "clarity/diff.json"],
+    },
+    Spec {
+        name: "signalr-frame",
+        run: signalr_frame,
+        seeds: &["clarity/signalr-update-frame.json"],
+    },
+    Spec {
         name: "api-request",
         run: api_request,
         seeds: &[],
@@ -95,6 +105,40 @@ fn eight_by_eight_token(input: &[u8]) -> String {
     match serde_json::from_slice::<queue_stats::source::eight_by_eight::wire::TokenResponse>(input)
     {
         Ok(token) => format!("token {}", token.access_token.len().min(64)),
+        Err(err) => classify(&err.to_string()),
+    }
+}
+
+/// One pushed Realtime Data Response (or a list), applied to a fresh
+/// book and read back, as the Clarity source's reader does.
+fn clarity_push(input: &[u8]) -> String {
+    use queue_stats::source::clarity::wire::{Modality, QueueBook, parse_update};
+    let argument: serde_json::Value = match serde_json::from_slice(input) {
+        Ok(value) => value,
+        Err(err) => return classify(&err.to_string()),
+    };
+    let now = std::time::Instant::now();
+    let mut book = QueueBook::default();
+    match parse_update(&argument).and_then(|updates| book.apply(updates, now)) {
+        Ok(()) => format!("ok {}", book.queues(&Modality::ALL, now).len().min(16)),
+        Err(err) => classify(&err.to_string()),
+    }
+}
+
+/// A SignalR text frame, and every hub call's arguments in it applied as
+/// Clarity pushes.
+fn signalr_frame(input: &[u8]) -> String {
+    use queue_stats::source::clarity::signalr::{Frame, parse_frame};
+    match parse_frame(&String::from_utf8_lossy(input)) {
+        Ok(Frame::Messages(invocations)) => {
+            let applied: Vec<String> = invocations
+                .iter()
+                .flat_map(|i| &i.args)
+                .map(|arg| clarity_push(arg.to_string().as_bytes()))
+                .collect();
+            format!("messages {}", applied.join(","))
+        }
+        Ok(other) => format!("{other:?}"),
         Err(err) => classify(&err.to_string()),
     }
 }
