@@ -100,9 +100,8 @@ impl Link {
     }
 
     fn ended(&self) -> Option<String> {
-        if self.reader.is_none() {
-            return None;
-        }
+        // An idle link has no connection to lose.
+        self.reader.as_ref()?;
         self.status.borrow().ended.clone()
     }
 }

@@ -114,7 +114,7 @@ pub fn parse_update(argument: &Value) -> Result<Vec<EntityUpdate>, WireError> {
     let entities = match argument {
         Value::Array(items) => items
             .iter()
-            .map(|item| EntityUpdate::deserialize(item))
+            .map(EntityUpdate::deserialize)
             .collect::<Result<Vec<_>, _>>()?,
         other => vec![EntityUpdate::deserialize(other)?],
     };
