@@ -228,6 +228,7 @@ async fn a_cycle_with_no_live_subscription_reports_the_source_failed_and_carries
         (ClarityFault::Status { status: 500 }, "UPSTREAM_STATUS"),
         (ClarityFault::Status { status: 503 }, "UPSTREAM_STATUS"),
         (ClarityFault::Status { status: 429 }, "THROTTLED"),
+        (ClarityFault::Delay { millis: 1_000 }, "TIMEOUT"),
     ] {
         world.clarity.standin.drop_sockets().await;
         world.clarity.standin.inject([fault.clone()]).await;
@@ -250,6 +251,29 @@ async fn a_cycle_with_no_live_subscription_reports_the_source_failed_and_carries
             "{fault:?}"
         );
     }
+    poller.close().await;
+}
+
+#[tokio::test]
+async fn a_socket_that_goes_silent_is_replaced_after_signalrs_keep_alive_timeout() {
+    let world = World::new().await;
+    world.clarity.standin.set_keep_alive(Duration::from_secs(1));
+    let (poller, _) = world.poller(&[]);
+    poller.run_cycle().await;
+
+    // WHEN the socket stays open but nothing comes, not even keep-alives
+    world.clarity.standin.mute_sockets().await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let report = poller.run_cycle().await;
+
+    // THEN the source noticed and subscribed again on a new connection
+    assert_eq!(
+        status_of(&report, "clarity").status,
+        SourceState::Ok,
+        "{report:?}"
+    );
+    assert_eq!(world.clarity.standin.count("connect", 101).await, 2);
+    world.assert_every_queue_stored().await;
     poller.close().await;
 }
 

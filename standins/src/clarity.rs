@@ -241,6 +241,8 @@ pub enum ClarityFault {
     Status { status: u16 },
     /// The next token request answers this status.
     TokenStatus { status: u16 },
+    /// The next API or SignalR HTTP call waits this long first.
+    Delay { millis: u64 },
 }
 
 /// A request the stand-in answered.
@@ -266,6 +268,9 @@ pub struct Accepted {
 enum Outgoing {
     Text(String),
     Close,
+    /// Stop sending anything, keep-alives included, with the socket open:
+    /// a half-dead connection only the keep-alive timeout reveals.
+    Mute,
 }
 
 struct Connection {
@@ -290,7 +295,7 @@ struct Shared {
     log: Mutex<Vec<Logged>>,
     connections: Mutex<HashMap<String, Connection>>,
     subscriptions: Mutex<HashMap<String, Subscription>>,
-    keep_alive: Duration,
+    keep_alive: std::sync::Mutex<Duration>,
     next: AtomicU64,
     addr: SocketAddr,
 }
@@ -314,7 +319,7 @@ impl ClarityStandin {
             log: Mutex::new(Vec::new()),
             connections: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
-            keep_alive: Duration::from_secs(20),
+            keep_alive: std::sync::Mutex::new(Duration::from_secs(20)),
             next: AtomicU64::new(1),
             addr,
         });
@@ -404,6 +409,25 @@ impl ClarityStandin {
         self.shared.subscriptions.lock().await.clear();
     }
 
+    /// The `KeepAliveTimeout` negotiations announce from now on (SignalR's
+    /// default is 20 s; keep-alives go out every third of it).
+    pub fn set_keep_alive(&self, timeout: Duration) {
+        *self
+            .shared
+            .keep_alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = timeout;
+    }
+
+    /// Every socket goes silent but stays open.
+    pub async fn mute_sockets(&self) {
+        for connection in self.shared.connections.lock().await.values() {
+            if let Some(tx) = &connection.tx {
+                let _ = tx.send(Outgoing::Mute);
+            }
+        }
+    }
+
     /// Subscriptions alive now.
     pub async fn subscriptions(&self) -> usize {
         self.shared.subscriptions.lock().await.len()
@@ -486,13 +510,22 @@ fn unauthorized(shared: &Shared) -> Response {
 
 /// A queued fault, the bearer check: what every API and SignalR call does first.
 async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    {
+    let fault = {
         let mut faults = shared.faults.lock().await;
-        if let Some(ClarityFault::Status { status }) = faults.front().cloned() {
-            faults.pop_front();
+        match faults.front() {
+            Some(ClarityFault::Status { .. } | ClarityFault::Delay { .. }) => faults.pop_front(),
+            _ => None,
+        }
+    };
+    match fault {
+        Some(ClarityFault::Status { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Some(error(status, json!({"message": "injected fault"})));
         }
+        Some(ClarityFault::Delay { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+        }
+        _ => {}
     }
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -889,7 +922,7 @@ async fn negotiate(
             );
             Json(json!({
                 "Url": "/signalr", "ConnectionToken": token, "ConnectionId": id,
-                "KeepAliveTimeout": shared.keep_alive.as_secs_f64(), "DisconnectTimeout": 30.0,
+                "KeepAliveTimeout": keep_alive(&shared).as_secs_f64(), "DisconnectTimeout": 30.0,
                 "ConnectionTimeout": 110.0, "TryWebSockets": true, "ProtocolVersion": "1.5",
                 "TransportConnectTimeout": 5.0, "LongPollDelay": 0.0
             }))
@@ -947,8 +980,12 @@ async fn open_transport(
         };
         connection.tx = Some(tx);
     }
-    let keep_alive = shared.keep_alive;
+    let keep_alive = keep_alive(shared);
     upgrade.on_upgrade(move |socket| serve_socket(socket, rx, keep_alive))
+}
+
+fn keep_alive(shared: &Shared) -> Duration {
+    *shared.keep_alive.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn serve_socket(
@@ -963,20 +1000,23 @@ async fn serve_socket(
     // SignalR sends a keep-alive every third of the timeout.
     let mut ticker = tokio::time::interval(keep_alive / 3);
     ticker.tick().await;
+    let mut muted = false;
     loop {
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
+                Some(Outgoing::Text(_)) if muted => {}
                 Some(Outgoing::Text(text)) => {
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }
                 }
+                Some(Outgoing::Mute) => muted = true,
                 Some(Outgoing::Close) | None => {
                     let _ = socket.send(Message::Close(None)).await;
                     return;
                 }
             },
-            _ = ticker.tick() => {
+            _ = ticker.tick(), if !muted => {
                 if socket.send(Message::Text("{}".into())).await.is_err() {
                     return;
                 }
