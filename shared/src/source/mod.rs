@@ -13,6 +13,7 @@ pub mod eight_by_eight;
 pub mod http;
 pub mod registry;
 pub mod symbee;
+pub mod token;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -187,6 +188,29 @@ impl SourceDeps {
     /// Where a source reads secrets kept in `region`.
     pub fn secrets_in(&self, region: &str) -> Arc<dyn SecretSource> {
         (self.secrets)(region)
+    }
+
+    /// A source's credentials secret, cached for `ttl`, read in `region`
+    /// or, when that is `None`, in the function's own Region.
+    pub fn cached_secret(
+        &self,
+        region: Option<&str>,
+        secret_id: &str,
+        ttl: std::time::Duration,
+    ) -> Arc<crate::secrets::CachedSecret> {
+        let region = region.map_or_else(
+            || {
+                self.sdk
+                    .region()
+                    .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string())
+            },
+            str::to_owned,
+        );
+        Arc::new(crate::secrets::CachedSecret::new(
+            self.secrets_in(&region),
+            secret_id,
+            ttl,
+        ))
     }
 }
 

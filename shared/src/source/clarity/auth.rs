@@ -23,13 +23,11 @@ use sspi::{
     SecurityBuffer, SecurityStatus, Sspi, SspiImpl, Username,
 };
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use crate::secrets::{CachedSecret, SecretError, SecretValue};
+use crate::source::token::BearerToken;
 use crate::source::{SourceError, http};
 
-/// A token is renewed this long before Clarity says it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// The only grant Clarity's Authentication Service knows.
 pub const GRANT_TYPE: &str = "urn:connect.auth:windows";
 
@@ -72,23 +70,11 @@ impl Credentials {
     }
 }
 
-/// The token answer, as the API document gives it.
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
-
-struct Token {
-    value: SecretValue,
-    renew_at: Instant,
-}
-
 #[derive(Default)]
 struct State {
     /// Where tokens come from, once a 401 has said.
     token_url: Option<String>,
-    token: Option<Token>,
+    token: Option<BearerToken>,
 }
 
 /// Tokens for the API and the SignalR connection.
@@ -243,7 +229,7 @@ impl Auth {
         state
             .token
             .as_ref()
-            .filter(|t| Instant::now() < t.renew_at)
+            .filter(|t| t.is_fresh())
             .map(|t| t.value.clone())
     }
 
@@ -266,8 +252,7 @@ impl Auth {
     pub async fn token(&self, rejected: Option<&SecretValue>) -> Result<SecretValue, SourceError> {
         let mut state = self.state.lock().await;
         if let Some(token) = state.token.as_ref()
-            && Instant::now() < token.renew_at
-            && rejected.is_none_or(|r| r != &token.value)
+            && token.usable(rejected)
         {
             return Ok(token.value.clone());
         }
@@ -327,7 +312,7 @@ impl Auth {
         &self,
         url: &str,
         creds: &Credentials,
-    ) -> Result<Result<Token, u16>, SourceError> {
+    ) -> Result<Result<BearerToken, u16>, SourceError> {
         let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         let host = reqwest::Url::parse(url)
             .ok()
@@ -387,7 +372,7 @@ impl Auth {
         &self,
         response: reqwest::Response,
         creds: &Credentials,
-    ) -> Result<Result<Token, u16>, SourceError> {
+    ) -> Result<Result<BearerToken, u16>, SourceError> {
         let status = response.status();
         let body = http::read_body(response, self.timeout).await?;
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -403,18 +388,7 @@ impl Auth {
                 ),
             });
         }
-        let token: TokenResponse = serde_json::from_slice(&body).map_err(|err| {
-            SourceError::malformed(format!(
-                "the token answer is not the documented JSON (line {}, column {})",
-                err.line(),
-                err.column()
-            ))
-        })?;
-        let lifetime = Duration::from_secs(token.expires_in).saturating_sub(TOKEN_MARGIN);
-        Ok(Ok(Token {
-            value: SecretValue::new(token.access_token),
-            renew_at: Instant::now() + lifetime,
-        }))
+        Ok(Ok(BearerToken::from_body(&body)?))
     }
 }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::config::{ConfigError, Settings};
 use crate::model::SourceName;
-use crate::secrets::CachedSecret;
 use crate::source::{BuildError, QueueSource, SourceConfig, SourceDeps};
 
 use super::ClaritySource;
@@ -138,17 +137,12 @@ impl SourceConfig for ClarityConfig {
     }
 
     fn build(&self, deps: &SourceDeps) -> Result<Arc<dyn QueueSource>, BuildError> {
-        let region = self.secrets_region.clone().unwrap_or_else(|| {
-            deps.sdk
-                .region()
-                .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string())
-        });
-        let credentials =
-            CachedSecret::new(deps.secrets_in(&region), &self.secret_id, CREDENTIALS_TTL);
-        Ok(Arc::new(ClaritySource::new(
-            self.clone(),
-            Arc::new(credentials),
-        )?))
+        let credentials = deps.cached_secret(
+            self.secrets_region.as_deref(),
+            &self.secret_id,
+            CREDENTIALS_TTL,
+        );
+        Ok(Arc::new(ClaritySource::new(self.clone(), credentials)?))
     }
 }
 

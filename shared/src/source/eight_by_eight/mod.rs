@@ -19,18 +19,16 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 pub use config::{EightByEightConfig, Endpoint};
 
 use crate::model::{DeliveryProvider, QueueStats, SourceName};
 use crate::secrets::{CachedSecret, SecretError, SecretValue};
+use crate::source::token::BearerToken;
 use crate::source::{QueueSource, SourceError, http};
 
 /// The API key header, as 8x8 documents it.
 pub const API_KEY_HEADER: &str = "8x8-apikey";
-/// A token is renewed this long before 8x8 says it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// The credentials secret's JSON.
 #[derive(Deserialize)]
@@ -70,16 +68,11 @@ impl Credentials {
     }
 }
 
-struct Token {
-    value: SecretValue,
-    renew_at: Instant,
-}
-
 pub struct EightByEightSource {
     http: reqwest::Client,
     config: EightByEightConfig,
     credentials: Arc<CachedSecret>,
-    token: Mutex<Option<Token>>,
+    token: Mutex<Option<BearerToken>>,
     data_url: String,
     token_url: String,
 }
@@ -127,7 +120,7 @@ impl EightByEightSource {
     }
 
     /// A login: the token, or the status 8x8 rejected it with.
-    async fn login(&self, creds: &Credentials) -> Result<Result<Token, u16>, SourceError> {
+    async fn login(&self, creds: &Credentials) -> Result<Result<BearerToken, u16>, SourceError> {
         let response = self
             .http
             .post(&self.token_url)
@@ -148,18 +141,7 @@ impl EightByEightSource {
         }
         let body = http::read_body(response, self.config.request_timeout).await?;
         self.check_status(status, &body, creds)?;
-        let token: wire::TokenResponse = serde_json::from_slice(&body).map_err(|err| {
-            SourceError::malformed(format!(
-                "the token answer is not the documented JSON (line {}, column {})",
-                err.line(),
-                err.column()
-            ))
-        })?;
-        let lifetime = Duration::from_secs(token.expires_in).saturating_sub(TOKEN_MARGIN);
-        Ok(Ok(Token {
-            value: SecretValue::new(token.access_token),
-            renew_at: Instant::now() + lifetime,
-        }))
+        Ok(Ok(BearerToken::from_body(&body)?))
     }
 
     /// A token good for a minute more: the cached one, or a new login.
@@ -171,8 +153,7 @@ impl EightByEightSource {
     ) -> Result<SecretValue, SourceError> {
         let mut slot = self.token.lock().await;
         if let Some(token) = slot.as_ref()
-            && Instant::now() < token.renew_at
-            && rejected.is_none_or(|r| r != &token.value)
+            && token.usable(rejected)
         {
             return Ok(token.value.clone());
         }

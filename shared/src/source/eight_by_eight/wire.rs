@@ -16,12 +16,7 @@ use crate::model::{
 use super::config::Endpoint;
 
 /// `POST /v1/oauth/token`'s answer.
-#[derive(Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Seconds the token lives.
-    pub expires_in: u64,
-}
+pub use crate::source::token::TokenResponse;
 
 #[derive(Deserialize)]
 struct Envelope<M> {
