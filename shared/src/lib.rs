@@ -9,6 +9,7 @@ pub mod aws;
 pub mod backoff;
 pub mod config;
 pub mod contact_flow;
+pub mod estimate;
 pub mod gzip;
 pub mod handlers;
 pub mod levels;

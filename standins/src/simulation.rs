@@ -54,6 +54,53 @@ pub struct Floor {
     rng: fastrand::Rng,
     now: f64,
     queues: Vec<SimQueue>,
+    /// Answered contacts, when recorded: (queue index, arrival time, wait).
+    answered: Option<Vec<(usize, f64, f64)>>,
+}
+
+/// What a source reports of one queue at one moment: the estimator's
+/// inputs, as the stand-ins serve them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    pub queue: usize,
+    pub items_in_queue: u64,
+    /// Age of the oldest waiting contact, whole seconds.
+    pub oldest_item: u64,
+    pub agents_available: u64,
+    pub agents_staffed: u64,
+    /// Today's average handle time so far (Connect's intraday figure).
+    pub avg_handle_time: Option<f64>,
+}
+
+/// How hard the floor is driven: offered load per agent logged in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Load {
+    /// About half the agents' capacity.
+    Low,
+    /// About 85%: queues form and clear.
+    Normal,
+    /// About 115%: queues grow until callers give up.
+    Overloaded,
+}
+
+impl Load {
+    pub const ALL: [Load; 3] = [Load::Low, Load::Normal, Load::Overloaded];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Load::Low => "low",
+            Load::Normal => "normal",
+            Load::Overloaded => "overloaded",
+        }
+    }
+
+    fn utilisation(self) -> f64 {
+        match self {
+            Load::Low => 0.5,
+            Load::Normal => 0.85,
+            Load::Overloaded => 1.15,
+        }
+    }
 }
 
 const SYMBEE_TASK_TYPES: [&str; 6] = [
@@ -139,7 +186,61 @@ impl Floor {
             rng,
             now: 0.0,
             queues,
+            answered: None,
         }
+    }
+
+    /// A floor whose arrivals offer `load` of what its logged-in agents can
+    /// handle (handle time plus the average wrap-up), recording every
+    /// answered contact's true wait for [`Floor::take_answered`].
+    pub fn with_load(seed: u64, queues: usize, instance_arn: &str, load: Load) -> Self {
+        let mut floor = Self::new(seed, queues, instance_arn);
+        for queue in &mut floor.queues {
+            let agents = queue
+                .agents
+                .iter()
+                .filter(|a| **a != Agent::Offline)
+                .count()
+                .max(1);
+            let per_contact = queue.mean_handle_seconds + 35.0;
+            queue.arrivals_per_second = load.utilisation() * agents as f64 / per_contact;
+        }
+        floor.answered = Some(Vec::new());
+        floor
+    }
+
+    /// Seconds since the floor started.
+    pub fn now(&self) -> f64 {
+        self.now
+    }
+
+    /// What a source would report of every queue now.
+    pub fn observe(&self) -> Vec<Observation> {
+        self.queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let c = q.counts(self.now);
+                Observation {
+                    queue: i,
+                    items_in_queue: q.waiting.len() as u64,
+                    oldest_item: c.oldest,
+                    agents_available: c.available as u64,
+                    agents_staffed: c.staffed as u64,
+                    avg_handle_time: (q.handled_today > 0)
+                        .then(|| q.handle_seconds_total / q.handled_today as f64),
+                }
+            })
+            .collect()
+    }
+
+    /// The contacts answered since the last call: (queue index, arrival
+    /// time, true wait in seconds). Empty unless built by [`Floor::with_load`].
+    pub fn take_answered(&mut self) -> Vec<(usize, f64, f64)> {
+        self.answered
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Advances the floor by `seconds`, in steps of at most one second.
@@ -156,7 +257,7 @@ impl Floor {
         self.now += dt;
         let now = self.now;
         let rng = &mut self.rng;
-        for queue in &mut self.queues {
+        for (index, queue) in self.queues.iter_mut().enumerate() {
             // Arrivals (Poisson, thinned per step).
             let mut expected = queue.arrivals_per_second * dt;
             while expected > 0.0 {
@@ -177,9 +278,12 @@ impl Floor {
             // Agents move on.
             for agent in &mut queue.agents {
                 *agent = match *agent {
-                    Agent::Working { until } if until <= now => Agent::Wrap {
-                        until: now + 10.0 + rng.f64() * 50.0,
-                    },
+                    Agent::Working { until } if until <= now => {
+                        let wrap = 10.0 + rng.f64() * 50.0;
+                        // Connect's handle time includes after-contact work.
+                        queue.handle_seconds_total += wrap;
+                        Agent::Wrap { until: now + wrap }
+                    }
                     Agent::Wrap { until } if until <= now => Agent::Available,
                     Agent::Break { until } if until <= now => Agent::Available,
                     Agent::Available if rng.f64() < 0.002 * dt => Agent::Break {
@@ -200,6 +304,9 @@ impl Floor {
                 };
                 let handle = queue.mean_handle_seconds * (0.5 + rng.f64());
                 let waited = now - arrived;
+                if let Some(answered) = self.answered.as_mut() {
+                    answered.push((index, arrived, waited));
+                }
                 queue.handled_today += 1;
                 queue.handle_seconds_total += handle;
                 queue.answer_seconds_total += waited;
