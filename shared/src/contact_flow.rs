@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use crate::config::ReaderConfig;
 use crate::levels::Level;
-use crate::model::format_rfc3339;
-use crate::store::SnapshotReader;
+use crate::model::{QueueStats, format_rfc3339};
+use crate::store::{LatestQueue, SnapshotReader};
 
 /// Every attribute the function returns, in the contract's order.
-pub const ATTRIBUTES: [&str; 15] = [
+pub const ATTRIBUTES: [&str; 19] = [
     "found",
     "queueId",
     "queueName",
@@ -34,7 +34,14 @@ pub const ATTRIBUTES: [&str; 15] = [
     "stale",
     "status",
     "level",
+    "estimatedWaitTime",
+    "bestQueueId",
+    "bestQueueName",
+    "bestEstimatedWaitTime",
 ];
+
+/// The most queues one `queueIds` question may name; more are ignored.
+pub const MAX_QUEUE_IDS: usize = 10;
 
 /// Longest queue id we look up (an ARN is about 130 bytes).
 const MAX_QUEUE_ID_BYTES: usize = 512;
@@ -83,6 +90,16 @@ pub struct Attributes {
     /// `normal`, `warning`, `critical`, or `unknown` (not found, stale, or
     /// no figure the `QUEUE_LEVELS` rules look at).
     pub level: Level,
+    /// Seconds, for the contact's own channel when the queue has a figure
+    /// for it, else the queue's.
+    #[serde(serialize_with = "count_text")]
+    pub estimated_wait_time: Option<u64>,
+    /// Of the `queueIds` asked about: the found, fresh queue with the
+    /// shortest estimated wait for the contact's channel. Empty when none.
+    pub best_queue_id: String,
+    pub best_queue_name: String,
+    #[serde(serialize_with = "count_text")]
+    pub best_estimated_wait_time: Option<u64>,
 }
 
 fn as_text<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
@@ -118,6 +135,62 @@ pub fn requested_queue(event: &Value) -> Option<String> {
     .map(str::to_owned)
 }
 
+/// The queues a `queueIds` parameter asks about (comma-separated, at most
+/// [`MAX_QUEUE_IDS`], each as valid as a `queueId`), in order, once each.
+pub fn requested_queues(event: &Value) -> Vec<String> {
+    let Some(list) = event
+        .pointer("/Details/Parameters/queueIds")
+        .and_then(Value::as_str)
+    else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = Vec::new();
+    for id in list
+        .split(',')
+        .map(str::trim)
+        .filter(|id| valid_queue_id(id))
+    {
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    ids.truncate(MAX_QUEUE_IDS);
+    ids
+}
+
+/// The contact's channel (`VOICE`, `CHAT`, `TASK`, `EMAIL`), if Connect says.
+pub fn contact_channel(event: &Value) -> Option<String> {
+    event
+        .pointer("/Details/ContactData/Channel")
+        .and_then(Value::as_str)
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+}
+
+fn valid_queue_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_QUEUE_ID_BYTES && !id.chars().any(char::is_control)
+}
+
+/// A queue's estimated wait for `channel`: its channel's figure where it
+/// has one, else its own.
+fn wait_for(queue: &QueueStats, channel: Option<&str>) -> Option<u64> {
+    channel
+        .and_then(|c| queue.channels.as_ref()?.get(c)?.estimated_wait_time)
+        .or(queue.counters.estimated_wait_time)
+}
+
+/// Waiting contacts per free agent: the tie-break between equal waits.
+fn crowding(queue: &QueueStats) -> f64 {
+    match (
+        queue.counters.items_in_queue,
+        queue.counters.agents_available,
+    ) {
+        (Some(waiting), Some(free)) if free > 0 => waiting as f64 / free as f64,
+        (Some(0), _) => 0.0,
+        _ => f64::INFINITY,
+    }
+}
+
 impl ContactFlowLookup {
     pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
         Self { reader, config }
@@ -125,22 +198,22 @@ impl ContactFlowLookup {
 
     pub async fn answer(&self, event: &Value) -> Attributes {
         let mut answer = Attributes::default();
-        let Some(queue_id) = requested_queue(event) else {
-            return answer;
-        };
-        let valid = queue_id.len() <= MAX_QUEUE_ID_BYTES && !queue_id.chars().any(char::is_control);
-        if !valid {
+        let asked = requested_queue(event).filter(|id| valid_queue_id(id));
+        let candidates = requested_queues(event);
+        if asked.is_none() && candidates.is_empty() {
             return answer;
         }
-        answer.queue_id = queue_id.clone();
-
-        let latest = match tokio::time::timeout(
-            self.config.read_timeout,
-            self.reader.latest_queue(&queue_id),
-        )
-        .await
-        {
-            Ok(Ok(latest)) => latest,
+        answer.queue_id = asked.clone().unwrap_or_default();
+        // One read for everything: the head and the shards the queues live in.
+        let ids: Vec<String> = asked.iter().chain(&candidates).cloned().collect();
+        let read = async {
+            match ids.as_slice() {
+                [one] => self.reader.latest_queue(one).await.map(|q| vec![q]),
+                many => self.reader.latest_queues(many).await,
+            }
+        };
+        let mut found = match tokio::time::timeout(self.config.read_timeout, read).await {
+            Ok(Ok(found)) => found.into_iter(),
             Ok(Err(error)) => {
                 tracing::error!(code = error.code(), transient = error.is_transient(), error = %error, "contact-flow lookup could not read the store");
                 answer.status = Status::Unavailable;
@@ -155,15 +228,43 @@ impl ContactFlowLookup {
                 return answer;
             }
         };
-        let Some(latest) = latest else {
-            return answer;
-        };
+        let channel = contact_channel(event);
+        if asked.is_some()
+            && let Some(Some(latest)) = found.next()
+        {
+            answer = self.describe(&latest, channel.as_deref());
+        }
+        let best = found
+            .flatten()
+            .filter(|latest| !self.freshness(latest).1)
+            .filter_map(|latest| {
+                let wait = wait_for(&latest.queue, channel.as_deref())?;
+                Some((wait, crowding(&latest.queue), latest.queue))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        if let Some((wait, _, queue)) = best {
+            answer.best_queue_id = queue.queue_id;
+            answer.best_queue_name = queue.queue_name;
+            answer.best_estimated_wait_time = Some(wait);
+        }
+        answer
+    }
 
-        let queue = &latest.queue;
+    /// How old a queue's figures are, and whether that makes them stale.
+    fn freshness(&self, latest: &LatestQueue) -> (u64, bool) {
         // Carried-over figures are as old as their own observation.
-        let observed_at = queue.as_of.unwrap_or(latest.observed_at);
+        let observed_at = latest.queue.as_of.unwrap_or(latest.observed_at);
         let age = (Utc::now() - observed_at).num_seconds().max(0) as u64;
-        let stale = queue.stale || age > self.config.stale_after.as_secs();
+        (
+            age,
+            latest.queue.stale || age > self.config.stale_after.as_secs(),
+        )
+    }
+
+    fn describe(&self, latest: &LatestQueue, channel: Option<&str>) -> Attributes {
+        let queue = &latest.queue;
+        let (age, stale) = self.freshness(latest);
+        let observed_at = queue.as_of.unwrap_or(latest.observed_at);
         let counters = &queue.counters;
         Attributes {
             found: true,
@@ -185,6 +286,12 @@ impl ContactFlowLookup {
             } else {
                 queue.level.unwrap_or_default()
             },
+            estimated_wait_time: if stale {
+                None
+            } else {
+                wait_for(queue, channel)
+            },
+            ..Attributes::default()
         }
     }
 }
@@ -221,6 +328,19 @@ mod tests {
         ] {
             assert_eq!(requested_queue(&event), None);
         }
+    }
+
+    #[test]
+    fn queue_ids_are_trimmed_deduplicated_validated_and_at_most_ten() {
+        let many: Vec<String> = (0..14).map(|i| format!("q{i}")).collect();
+        let event = json!({"Details": {"Parameters": {"queueIds": format!(" a ,b,,a,\u{1}x,{}", many.join(","))}}});
+        let ids = requested_queues(&event);
+        assert_eq!(ids.len(), MAX_QUEUE_IDS);
+        assert_eq!(&ids[..3], ["a", "b", "q0"]);
+        assert!(requested_queues(&json!({"Details": {"Parameters": {"queueIds": 7}}})).is_empty());
+        let chat = json!({"Details": {"ContactData": {"Channel": "chat"}}});
+        assert_eq!(contact_channel(&chat).as_deref(), Some("CHAT"));
+        assert_eq!(contact_channel(&json!({})), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::Counters;
+use crate::model::{Counters, EstimateSource, QueueStats};
 
 /// How much of a new reading goes into the learnt answer interval.
 const SMOOTHING: f64 = 0.3;
@@ -115,11 +115,70 @@ impl WaitEstimator {
             .map(|seconds| seconds.clamp(0.0, CAP_SECONDS).round() as u64)
     }
 
+    /// Fills in the estimate of a queue and of each of its channels where
+    /// the vendor gave none, taking a reading of each. The queue's own
+    /// figure is the largest of its channels' where it has channels. A
+    /// stale queue (carried over from an earlier poll) keeps none.
+    pub fn fill(&mut self, queue: &mut QueueStats, at: f64) {
+        if queue.stale {
+            clear(&mut queue.counters);
+            for counters in queue.channels.iter_mut().flat_map(|c| c.values_mut()) {
+                clear(counters);
+            }
+            return;
+        }
+        // Talk, hold and after-contact work, where the source reports it.
+        let handle_time = queue
+            .intraday
+            .as_ref()
+            .and_then(|i| i.avg_handle_time)
+            .or_else(|| queue.vendor_averages.as_ref().and_then(|v| v.handling_time));
+        let key = format!("{}/{}", queue.source, queue.queue_id);
+        if let Some(channels) = queue.channels.as_mut() {
+            for (channel, counters) in channels.iter_mut() {
+                self.fill_counters(&format!("{key}/{channel}"), at, counters, handle_time);
+            }
+            let worst = channels
+                .values()
+                .filter_map(|c| Some((c.estimated_wait_time?, c.estimated_wait_source?)))
+                .max_by_key(|(seconds, _)| *seconds);
+            if let Some((seconds, source)) = worst {
+                queue.counters.estimated_wait_time = Some(seconds);
+                queue.counters.estimated_wait_source = Some(source);
+                return;
+            }
+        }
+        self.fill_counters(&key, at, &mut queue.counters, handle_time);
+    }
+
+    fn fill_counters(
+        &mut self,
+        key: &str,
+        at: f64,
+        counters: &mut Counters,
+        handle_time: Option<f64>,
+    ) {
+        if counters.estimated_wait_time.is_some() {
+            counters
+                .estimated_wait_source
+                .get_or_insert(EstimateSource::Vendor);
+            return;
+        }
+        counters.estimated_wait_time = self.observe(key, at, counters, handle_time);
+        counters.estimated_wait_source =
+            counters.estimated_wait_time.map(|_| EstimateSource::Model);
+    }
+
     /// Forgets queues not read for a while (they left the configuration).
     pub fn forget_older_than(&mut self, at: f64) {
         self.histories
             .retain(|_, h| at - h.seen <= FORGET_AFTER_SECONDS);
     }
+}
+
+fn clear(counters: &mut Counters) {
+    counters.estimated_wait_time = None;
+    counters.estimated_wait_source = None;
 }
 
 #[cfg(test)]
@@ -181,6 +240,54 @@ mod tests {
             ..Counters::default()
         };
         assert_eq!(model.observe("s", 0.0, &no_age, None), None);
+    }
+
+    #[test]
+    fn vendor_figures_are_kept_the_rest_modelled_and_the_queue_gets_the_worst_channel() {
+        use crate::model::{DeliveryProvider, OpenClosedState, SourceName, TaskType};
+        let mut queue = QueueStats::new(
+            SourceName::Connect,
+            "q",
+            "Q",
+            DeliveryProvider::Amazon,
+            TaskType::AmazonAny,
+            OpenClosedState::OperatingHoursOpen,
+        );
+        let mut voice = figures(2, 30, 0);
+        voice.estimated_wait_time = Some(45);
+        voice.estimated_wait_source = Some(EstimateSource::Vendor);
+        let chat = figures(6, 120, 0);
+        queue.channels = Some([("VOICE".to_owned(), voice), ("CHAT".to_owned(), chat)].into());
+        let mut model = WaitEstimator::default();
+        model.fill(&mut queue, 0.0);
+        let channels = queue.channels.as_ref().unwrap();
+        assert_eq!(channels["VOICE"].estimated_wait_time, Some(45));
+        assert_eq!(
+            channels["VOICE"].estimated_wait_source,
+            Some(EstimateSource::Vendor)
+        );
+        assert_eq!(
+            channels["CHAT"].estimated_wait_source,
+            Some(EstimateSource::Model)
+        );
+        let chat = channels["CHAT"].estimated_wait_time.unwrap();
+        assert!(chat > 120);
+        assert_eq!(queue.counters.estimated_wait_time, Some(chat));
+        assert_eq!(
+            queue.counters.estimated_wait_source,
+            Some(EstimateSource::Model)
+        );
+
+        queue.stale = true;
+        model.fill(&mut queue, 10.0);
+        assert_eq!(queue.counters.estimated_wait_time, None);
+        assert!(
+            queue
+                .channels
+                .unwrap()
+                .values()
+                .all(|c| c.estimated_wait_time.is_none())
+        );
     }
 
     #[test]

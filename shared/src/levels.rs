@@ -66,9 +66,7 @@ impl Metric {
             Self::ItemsInQueue => c.items_in_queue,
             Self::ItemsScheduled => c.items_scheduled,
             Self::ItemsBeingDelivered => c.items_being_delivered,
-            // Filled in by the estimator when it lands; until then a rule
-            // on it never counts.
-            Self::EstimatedWaitTime => None,
+            Self::EstimatedWaitTime => c.estimated_wait_time,
             Self::AgentsAvailable => c.agents_available,
             Self::AgentsStaffed => c.agents_staffed,
             Self::AgentsWorking => c.agents_working,

@@ -131,6 +131,23 @@ pub struct Counters {
     pub items_being_delivered: Option<u64>,
     /// Age of the oldest waiting item, in seconds, whatever unit the source used.
     pub oldest_item: Option<u64>,
+    /// Seconds a contact joining now would wait (docs/estimated-wait.md);
+    /// `null` when unknown (and in data written before estimates).
+    #[serde(default)]
+    pub estimated_wait_time: Option<u64>,
+    /// Who computed `estimatedWaitTime`: the vendor or our model.
+    #[serde(default)]
+    pub estimated_wait_source: Option<EstimateSource>,
+}
+
+/// Who computed an estimated wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EstimateSource {
+    /// The contact-center platform's own figure (Connect's ESTIMATED_WAIT_TIME).
+    Vendor,
+    /// Ours, from the figures and their recent history.
+    Model,
 }
 
 /// Today-so-far figures for a queue (sources that have them, e.g. Connect).

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use queue_stats::model::{QueueStats, SourceState};
+use queue_stats::model::{EstimateSource, QueueStats, SourceState};
 use queue_stats::source::QueueSource;
 use queue_stats::store::SnapshotReader;
 use standins::connect::{ConnectFault, ServiceLimits, StandinQueue};
@@ -76,7 +76,25 @@ fn assert_matches_standin(queue: &QueueStats, served: &StandinQueue) {
         );
         assert_eq!(counters.agents_staffed, want("AGENTS_STAFFED"));
         assert_eq!(counters.oldest_item, want("OLDEST_CONTACT_AGE"));
+        // Connect's own estimate where it has a row for the channel, ours
+        // (from the same figures) where it has none.
+        match expected {
+            Some(f) => {
+                assert_eq!(
+                    counters.estimated_wait_time,
+                    Some(f["ESTIMATED_WAIT_TIME"] as u64)
+                );
+                assert_eq!(counters.estimated_wait_source, Some(EstimateSource::Vendor));
+            }
+            None => assert_eq!(counters.estimated_wait_source, Some(EstimateSource::Model)),
+        }
     }
+    // The queue's estimate is its worst channel's.
+    let worst = channels
+        .values()
+        .filter_map(|c| c.estimated_wait_time)
+        .max();
+    assert_eq!(c.estimated_wait_time, worst, "{}", served.id);
     let intraday = queue.intraday.as_ref().expect("today's figures");
     assert_eq!(
         intraday.contacts_handled,
@@ -445,6 +463,92 @@ async fn the_stand_in_enforces_connects_hundred_queue_limit() {
         err.as_service_error()
             .is_some_and(|e| e.is_invalid_parameter_exception()),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_stand_in_refuses_an_estimated_wait_without_queue_and_channel_grouping() {
+    // As Connect does: ESTIMATED_WAIT_TIME needs QUEUE and CHANNEL
+    // groupings and a channel filter, which only the breakdown's calls have.
+    let (standin, connect_sdk) = connect_standin(3, fast_limits()).await;
+    let client = aws_sdk_connect::Client::new(&connect_sdk);
+    let queue = standin.queues().await.remove(1);
+    use aws_sdk_connect::types::{
+        Channel, CurrentMetric, CurrentMetricName, Filters, Grouping, Unit,
+    };
+    let ask = |groupings: Vec<Grouping>, channels: bool| {
+        let mut filters = Filters::builder().queues(&queue.id);
+        if channels {
+            filters = filters.channels(Channel::Voice).channels(Channel::Chat);
+        }
+        client
+            .get_current_metric_data()
+            .instance_id(CONNECT_INSTANCE)
+            .filters(filters.build())
+            .set_groupings(Some(groupings))
+            .current_metrics(
+                CurrentMetric::builder()
+                    .name(CurrentMetricName::EstimatedWaitTime)
+                    .unit(Unit::Seconds)
+                    .build(),
+            )
+            .send()
+    };
+    for (groupings, channels) in [
+        (vec![Grouping::Queue], true),
+        (vec![Grouping::Queue, Grouping::Channel], false),
+        (vec![], true),
+    ] {
+        let err = ask(groupings.clone(), channels).await.unwrap_err();
+        assert!(
+            err.as_service_error()
+                .is_some_and(|e| e.is_invalid_parameter_exception()),
+            "{groupings:?} {channels}: {err:?}"
+        );
+    }
+    let output = ask(vec![Grouping::Queue, Grouping::Channel], true)
+        .await
+        .unwrap();
+    assert_eq!(output.metric_results().len(), 2, "one row per channel");
+}
+
+#[tokio::test]
+async fn with_the_breakdown_off_every_estimate_is_the_models() {
+    let harness = Harness::new().await;
+    let (standin, connect_sdk) = connect_standin(20, fast_limits()).await;
+    let poller = harness.poller_with_connect(
+        &connect_sdk,
+        &[
+            ("CONNECT_CHANNEL_BREAKDOWN", "false"),
+            ("CONNECT_METRICS_RATE", "200"),
+            ("CONNECT_OTHER_RATE", "200"),
+        ],
+    );
+    let report = poller.run_cycle().await;
+    assert!(report.wrote_everything(), "{report:?}");
+    let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
+    let connect: Vec<&QueueStats> = snapshot
+        .queues
+        .iter()
+        .filter(|q| q.source.as_str() == "connect")
+        .collect();
+    assert_eq!(connect.len(), 20);
+    for queue in connect {
+        assert!(queue.channels.is_none());
+        assert_eq!(
+            queue.counters.estimated_wait_source,
+            Some(EstimateSource::Model),
+            "{}",
+            queue.queue_id
+        );
+        assert!(queue.counters.estimated_wait_time.is_some());
+    }
+    let requests = standin.requests().await;
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.operation == "GetCurrentMetricData")
+            .all(|r| r.groupings == vec!["QUEUE"])
     );
 }
 

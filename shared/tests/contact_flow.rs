@@ -304,3 +304,105 @@ async fn an_unreadable_event_still_gets_the_full_attribute_map() {
         assert_eq!(answer["found"], "false", "{what}");
     }
 }
+
+/// A fresh snapshot of queues named by id, each with its estimated wait
+/// (`None`: no estimate), waiting contacts and free agents.
+fn snapshot_of(queues: &[(&str, Option<u64>, u64, u64)]) -> Snapshot {
+    use queue_stats::model::{
+        DeliveryProvider, EstimateSource, OpenClosedState, QueueStats, SourceName, TaskType,
+    };
+    let mut snapshot = seed_snapshot(Duration::seconds(1));
+    snapshot.queues = queues
+        .iter()
+        .map(|(id, wait, waiting, free)| {
+            let mut q = QueueStats::new(
+                SourceName::Connect,
+                *id,
+                format!("Queue {id}"),
+                DeliveryProvider::Amazon,
+                TaskType::AmazonAny,
+                OpenClosedState::OperatingHoursOpen,
+            );
+            q.counters.items_in_queue = Some(*waiting);
+            q.counters.agents_available = Some(*free);
+            q.counters.estimated_wait_time = *wait;
+            q.counters.estimated_wait_source = wait.map(|_| EstimateSource::Model);
+            q
+        })
+        .collect();
+    snapshot
+}
+
+fn event_with(parameters: Value, channel: &str) -> Value {
+    let mut event = fixture("events/connect-contact-flow.json");
+    event["Details"]["Parameters"] = parameters;
+    event["Details"]["ContactData"]["Channel"] = json!(channel);
+    event
+}
+
+#[tokio::test]
+async fn the_estimated_wait_is_the_contacts_own_channels_for_voice_and_chat() {
+    use queue_stats::model::Counters;
+    let mut snapshot = snapshot_of(&[("sales", Some(90), 7, 0)]);
+    let channel = |wait| Counters {
+        estimated_wait_time: Some(wait),
+        ..Counters::default()
+    };
+    snapshot.queues[0].channels = Some(
+        [
+            ("VOICE".to_owned(), channel(40)),
+            ("CHAT".to_owned(), channel(90)),
+        ]
+        .into(),
+    );
+    let (_, lookup) = lookup_over(&[snapshot]).await;
+
+    for (channel, wait) in [("VOICE", "40"), ("CHAT", "90"), ("TASK", "90"), ("", "90")] {
+        let answer = invoke(&lookup, event_with(json!({"queueId": "sales"}), channel)).await;
+        assert_eq!(answer["estimatedWaitTime"], wait, "{channel}");
+        assert_eq!(answer["bestQueueId"], "", "no queueIds asked: no best");
+    }
+}
+
+#[tokio::test]
+async fn the_best_of_several_queues_skips_unknown_stale_and_unestimated_ones() {
+    let mut snapshot = snapshot_of(&[
+        ("a", Some(120), 9, 1),
+        ("b", Some(10), 0, 3),
+        ("c", Some(45), 4, 1),
+        ("d", None, 0, 5),
+        ("e", Some(45), 4, 4),
+    ]);
+    // b's figures are carried over from a failed poll: never the best.
+    snapshot.queues[1].stale = true;
+    snapshot.queues[1].as_of = Some(snapshot.observed_at - Duration::minutes(10));
+    let (_, lookup) = lookup_over(&[snapshot]).await;
+
+    let answer = invoke(
+        &lookup,
+        event_with(
+            json!({"queueId": "a", "queueIds": "a, b,c,d, no-such-queue ,e,c"}),
+            "VOICE",
+        ),
+    )
+    .await;
+
+    // queueId keeps its meaning.
+    assert_eq!(answer["queueId"], "a");
+    assert_eq!(answer["estimatedWaitTime"], "120");
+    // c and e tie on 45 s; e has fewer waiting per free agent.
+    assert_eq!(answer["bestQueueId"], "e");
+    assert_eq!(answer["bestQueueName"], "Queue e");
+    assert_eq!(answer["bestEstimatedWaitTime"], "45");
+
+    // Without queueId, the contact's queue is answered (not in this
+    // snapshot), and the best still comes from the list.
+    let answer = invoke(&lookup, event_with(json!({"queueIds": "a,c"}), "CHAT")).await;
+    assert_eq!(answer["found"], "false");
+    assert_eq!(answer["bestQueueId"], "c");
+
+    // Nothing usable: empty, never a guess.
+    let answer = invoke(&lookup, event_with(json!({"queueIds": "b,d,zzz"}), "CHAT")).await;
+    assert_eq!(answer["bestQueueId"], "");
+    assert_eq!(answer["bestEstimatedWaitTime"], "");
+}

@@ -68,10 +68,12 @@ pub fn synthetic_queues(instance_arn: &str, n: usize) -> Vec<StandinQueue> {
             let channels = [("VOICE", 1.0), ("CHAT", 2.0)]
                 .into_iter()
                 .map(|(channel, k)| {
-                    let figures = totals
+                    let mut figures: BTreeMap<String, f64> = totals
                         .iter()
                         .map(|(name, v)| (name.clone(), (v / k).floor()))
                         .collect();
+                    // Connect's own estimate, per channel (VOICE waits longer).
+                    figures.insert("ESTIMATED_WAIT_TIME".to_owned(), (f(40) * 20.0 / k).floor());
                     (channel.to_owned(), figures)
                 })
                 .collect();
@@ -430,6 +432,22 @@ async fn current_metric_data(
             )
         })
         .collect();
+    // As Connect does: its estimate needs QUEUE and CHANNEL groupings and
+    // a channel filter.
+    let channel_filter = body["Filters"]["Channels"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty());
+    if metrics
+        .iter()
+        .any(|(name, _)| name == "ESTIMATED_WAIT_TIME")
+        && !(groupings.contains(&"QUEUE") && by_channel && channel_filter)
+    {
+        return error(
+            400,
+            "InvalidParameterException",
+            "ESTIMATED_WAIT_TIME requires QUEUE and CHANNEL groupings and a Channels filter",
+        );
+    }
     let queues = shared.queues.lock().await;
     let collections = |figures: &BTreeMap<String, f64>| -> Vec<Value> {
         metrics

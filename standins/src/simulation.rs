@@ -394,7 +394,22 @@ impl Floor {
                     arn: arn.clone(),
                     name: q.name.clone(),
                     idle: c.staffed == 0.0 && q.waiting.is_empty(),
-                    channels: BTreeMap::from([((*channel).to_owned(), totals.clone())]),
+                    channels: BTreeMap::from([((*channel).to_owned(), {
+                        // Connect's own estimate on its channel: one handle
+                        // time per staffed agent for each waiting contact.
+                        let mut figures = totals.clone();
+                        let per_answer = (q.handle_seconds_total / handled) / c.staffed.max(1.0);
+                        let estimate = (q.waiting.len() as f64 + 0.5) * per_answer;
+                        figures.insert(
+                            "ESTIMATED_WAIT_TIME".to_owned(),
+                            if q.waiting.is_empty() {
+                                0.0
+                            } else {
+                                estimate.round()
+                            },
+                        );
+                        figures
+                    })]),
                     totals,
                     intraday,
                     agents,

@@ -22,6 +22,7 @@ use thiserror::Error;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::estimate::WaitEstimator;
 use crate::levels::LevelRules;
 use crate::model::{DeliveryProvider, QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
 use crate::sink::Tenant;
@@ -65,6 +66,11 @@ pub struct Poller {
     telemetry: CycleTelemetry,
     /// Decides each queue's level.
     levels: LevelRules,
+    /// Estimates waits where the vendor gives none, from each queue's
+    /// recent polls (kept while the function is warm).
+    estimator: std::sync::Mutex<WaitEstimator>,
+    /// The estimator's clock: seconds since this poller was built.
+    epoch: Instant,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -144,6 +150,8 @@ impl Poller {
             direct,
             telemetry: CycleTelemetry::default(),
             levels: LevelRules::default(),
+            estimator: std::sync::Mutex::default(),
+            epoch: Instant::now(),
         }
     }
 
@@ -323,10 +331,16 @@ impl Poller {
             }
         }
         crate::model::sort_canonical(&mut queues);
-        // Carried-over queues are stale, so their level is unknown.
+        // Estimates first: a level rule may look at them. Carried-over
+        // queues are stale, so they have no estimate and their level is unknown.
+        let at = self.epoch.elapsed().as_secs_f64();
+        let mut estimator = self.estimator.lock().unwrap_or_else(|p| p.into_inner());
         for queue in &mut queues {
+            estimator.fill(queue, at);
             queue.level = Some(self.levels.level_of(queue));
         }
+        estimator.forget_older_than(at);
+        drop(estimator);
         Snapshot {
             snapshot_id,
             observed_at,

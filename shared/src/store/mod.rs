@@ -197,6 +197,43 @@ pub trait SnapshotReader: Send + Sync {
         }
     }
 
+    /// Several queues of the latest snapshot at once, in the order asked
+    /// (`None` for one it does not hold): the head and one batch read of
+    /// the shards they live in, however many queues are asked for.
+    async fn latest_queues(
+        &self,
+        queue_ids: &[String],
+    ) -> Result<Vec<Option<LatestQueue>>, StoreError> {
+        let Some(summary) = self.latest_summary().await? else {
+            return Ok(vec![None; queue_ids.len()]);
+        };
+        let mut shards: Vec<u32> = queue_ids
+            .iter()
+            .filter_map(|id| summary.shard_for(id))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut queues = Vec::new();
+        if !shards.is_empty() {
+            for stored in self.snapshot_shards(&summary, Some(&shards)).await? {
+                queues.extend(stored.decode().map_err(StoreError::Corrupt)?);
+            }
+        }
+        Ok(queue_ids
+            .iter()
+            .map(|id| {
+                queues
+                    .iter()
+                    .find(|q| names_queue(id, &q.queue_id))
+                    .map(|queue| LatestQueue {
+                        snapshot_id: summary.snapshot_id.clone(),
+                        observed_at: summary.observed_at,
+                        queue: queue.clone(),
+                    })
+            })
+            .collect())
+    }
+
     /// One queue of the latest snapshot, by queue id, queue ARN or bare
     /// Connect queue id: the head and one shard.
     async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {

@@ -29,6 +29,11 @@ pub const CURRENT_METRICS: [(CurrentMetricName, Unit); 12] = [
     (CurrentMetricName::SlotsAvailable, Unit::Count),
 ];
 
+/// Asked for in the per-channel calls only: Connect computes it only for
+/// requests grouped by QUEUE and CHANNEL with a channel filter.
+pub const ESTIMATED_WAIT: (CurrentMetricName, Unit) =
+    (CurrentMetricName::EstimatedWaitTime, Unit::Seconds);
+
 /// The channels of the per-channel breakdown.
 pub const CHANNELS: [Channel; 3] = [Channel::Voice, Channel::Chat, Channel::Task];
 
@@ -59,6 +64,9 @@ impl CurrentFigures {
                 items_scheduled: zero,
                 items_being_delivered: None,
                 oldest_item: zero,
+                // Connect sends no estimate for an idle queue: the model's.
+                estimated_wait_time: None,
+                estimated_wait_source: None,
             },
             agents_online: zero,
             slots_active: zero,
@@ -116,6 +124,10 @@ pub fn current_row(
             CurrentMetricName::ContactsScheduled => c.items_scheduled = Some(whole(value)),
             CurrentMetricName::SlotsActive => figures.slots_active = Some(whole(value)),
             CurrentMetricName::SlotsAvailable => figures.slots_available = Some(whole(value)),
+            CurrentMetricName::EstimatedWaitTime => {
+                c.estimated_wait_time = Some(whole(value));
+                c.estimated_wait_source = Some(crate::model::EstimateSource::Vendor);
+            }
             // Metrics Connect adds later, and ones we do not ask for.
             _ => {}
         }

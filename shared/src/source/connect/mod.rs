@@ -323,8 +323,10 @@ impl ConnectSource {
         by_channel: bool,
         deadline: Instant,
     ) -> Result<Vec<(String, Option<String>, CurrentFigures)>, SourceError> {
+        let estimate = by_channel.then_some(&mapping::ESTIMATED_WAIT);
         let metrics: Vec<CurrentMetric> = CURRENT_METRICS
             .iter()
+            .chain(estimate)
             .map(|(name, unit)| {
                 CurrentMetric::builder()
                     .name(name.clone())

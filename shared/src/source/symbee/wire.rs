@@ -115,6 +115,7 @@ impl WireQueue {
             items_scheduled: self.items_scheduled,
             items_being_delivered: self.items_being_delivered,
             oldest_item: self.oldest_item,
+            ..Counters::default()
         };
         queue
     }
