@@ -58,7 +58,7 @@ read -r KINESALITE KINESALITE_PID < <(start_node_emulator kinesalite target/kine
 set +e
 AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" \
   cargo test --workspace --locked --test snapshot_store --test symbee_pipeline --test connect_pipeline \
-  --test eight_by_eight_pipeline --test clarity_pipeline --test api --test contact_flow --test poller_handler --test source_contract \
+  --test eight_by_eight_pipeline --test clarity_pipeline --test level_events --test api --test contact_flow --test poller_handler --test source_contract \
   2>&1 | tee target/test-output-second-emulator.log
 status=${PIPESTATUS[0]}
 set -e

@@ -29,6 +29,8 @@ fn queue(i: usize) -> QueueStats {
         items_scheduled: n(3),
         items_being_delivered: n(4),
         oldest_item: n(900),
+        estimated_wait_time: n(600),
+        estimated_wait_source: Some(queue_stats::model::EstimateSource::Model),
     };
     queue
 }

@@ -66,6 +66,12 @@ impl<'a> Settings<'a> {
             .filter(|v| !v.is_empty())
     }
 
+    /// The trimmed value, empty included: for settings where "set but
+    /// empty" means off and unset means the default.
+    pub fn present(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned())
+    }
+
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.optional(name)
             .ok_or_else(|| ConfigError::new(name, "is required but not set"))
@@ -251,6 +257,42 @@ pub struct PipelineConfig {
     pub write_timeout: Duration,
     /// How each queue's level is decided (`QUEUE_LEVELS`).
     pub levels: crate::levels::LevelRules,
+    /// Level-change events, `None` when `EVENT_BUS_NAME` is set empty.
+    pub events: Option<EventsConfig>,
+}
+
+/// Where level changes are announced, and how long a change must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// An event bus name or ARN (`EVENT_BUS_NAME`, default `default`).
+    pub bus: String,
+    /// Consecutive polls a new level must hold (`LEVEL_HOLD_CYCLES`, 2).
+    pub hold_cycles: u32,
+}
+
+impl EventsConfig {
+    fn from_settings(settings: &Settings<'_>) -> Result<Option<Self>, ConfigError> {
+        let bus = match settings.present("EVENT_BUS_NAME") {
+            Some(bus) if bus.is_empty() => return Ok(None),
+            Some(bus) => bus,
+            None => "default".to_owned(),
+        };
+        if bus.len() > 1600
+            || !bus
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+        {
+            return Err(ConfigError::new(
+                "EVENT_BUS_NAME",
+                format!("must be an event bus name or ARN (empty turns events off), not {bus:?}"),
+            ));
+        }
+        let hold_cycles = settings.integer("LEVEL_HOLD_CYCLES", 2, 1..=60)?;
+        Ok(Some(Self {
+            bus,
+            hold_cycles: hold_cycles as u32,
+        }))
+    }
 }
 
 impl FromSettings for PipelineConfig {
@@ -271,6 +313,7 @@ impl FromSettings for PipelineConfig {
             safety_margin: Duration::from_millis(safety_margin_ms),
             write_timeout: Duration::from_millis(write_timeout_ms),
             levels: crate::levels::LevelRules::from_settings(settings)?,
+            events: EventsConfig::from_settings(settings)?,
         })
     }
 }

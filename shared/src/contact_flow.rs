@@ -18,7 +18,7 @@ use crate::model::{QueueStats, format_rfc3339};
 use crate::store::{LatestQueue, SnapshotReader};
 
 /// Every attribute the function returns, in the contract's order.
-pub const ATTRIBUTES: [&str; 19] = [
+pub const ATTRIBUTES: [&str; 20] = [
     "found",
     "queueId",
     "queueName",
@@ -38,6 +38,7 @@ pub const ATTRIBUTES: [&str; 19] = [
     "bestQueueId",
     "bestQueueName",
     "bestEstimatedWaitTime",
+    "bestWaitPercent",
 ];
 
 /// The most queues one `queueIds` question may name; more are ignored.
@@ -100,6 +101,10 @@ pub struct Attributes {
     pub best_queue_name: String,
     #[serde(serialize_with = "count_text")]
     pub best_estimated_wait_time: Option<u64>,
+    /// The best queue's wait as a percentage of this queue's (a flow's
+    /// check blocks compare with constants: "less than 50" = under half).
+    #[serde(serialize_with = "count_text")]
+    pub best_wait_percent: Option<u64>,
 }
 
 fn as_text<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
@@ -246,6 +251,10 @@ impl ContactFlowLookup {
             answer.best_queue_id = queue.queue_id;
             answer.best_queue_name = queue.queue_name;
             answer.best_estimated_wait_time = Some(wait);
+            answer.best_wait_percent = answer
+                .estimated_wait_time
+                .filter(|own| *own > 0)
+                .map(|own| (wait * 100 + own / 2) / own);
         }
         answer
     }

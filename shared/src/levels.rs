@@ -17,7 +17,9 @@ use crate::model::{QueueStats, queue_key};
 
 pub const SETTING: &str = "QUEUE_LEVELS";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Stale figures, or none the rules look at.

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 pub mod contact_flow;
 pub mod estimate;
+pub mod events;
 pub mod gzip;
 pub mod handlers;
 pub mod levels;

@@ -170,6 +170,8 @@ mod tests {
             records_failed: 0,
             put_records_calls: 1,
             failed_records: vec![],
+            events_sent: 0,
+            events_failed: 0,
         };
         let line: serde_json::Value =
             serde_json::from_str(&metrics_line(&report, "stack-poller")).unwrap();

@@ -11,6 +11,8 @@ use aws_config::SdkConfig;
 use crate::api::Api;
 use crate::config::{ConfigError, FromSettings, PipelineConfig, ReaderConfig, Settings};
 use crate::contact_flow::ContactFlowLookup;
+use crate::events::Announcer;
+use crate::events::eventbridge::EventBridgePublisher;
 use crate::poller::{Pacing, Poller};
 use crate::sink::kinesis::KinesisSink;
 use crate::source::registry::SourcesConfig;
@@ -54,6 +56,11 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
         &pipeline.table,
         Duration::from_secs(pipeline.history_retention_hours * 3600),
     ));
+    let announced = DynamoSnapshotStore::new(
+        aws_sdk_dynamodb::Client::new(&deps.sdk),
+        &pipeline.table,
+        Duration::from_secs(pipeline.history_retention_hours * 3600),
+    );
     let sink = Arc::new(KinesisSink::new(
         aws_sdk_kinesis::Client::new(&deps.sdk),
         pipeline.stream.clone(),
@@ -72,7 +79,18 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
             safety_margin: pipeline.safety_margin,
         },
     )
-    .with_levels(pipeline.levels.clone()))
+    .with_levels(pipeline.levels.clone())
+    .with_announcer(pipeline.events.as_ref().map(|events| {
+        Announcer::new(
+            Box::new(EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(&deps.sdk),
+                &events.bus,
+                pipeline.write_timeout,
+            )),
+            Box::new(announced),
+            events.hold_cycles,
+        )
+    })))
 }
 
 /// The poller as configured by the environment: fails fast, naming the setting.

@@ -394,6 +394,10 @@ async fn the_best_of_several_queues_skips_unknown_stale_and_unestimated_ones() {
     assert_eq!(answer["bestQueueId"], "e");
     assert_eq!(answer["bestQueueName"], "Queue e");
     assert_eq!(answer["bestEstimatedWaitTime"], "45");
+    assert_eq!(
+        answer["bestWaitPercent"], "38",
+        "45 s of this queue's 120 s"
+    );
 
     // Without queueId, the contact's queue is answered (not in this
     // snapshot), and the best still comes from the list.

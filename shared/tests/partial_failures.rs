@@ -457,3 +457,75 @@ async fn given_a_shard_the_head_names_is_missing_then_the_read_fails_clearly() {
     assert_eq!(err.code(), "STORE_CORRUPT");
     assert!(err.to_string().contains("HISTORY_RETENTION_HOURS"), "{err}");
 }
+
+fn eventbridge(rules: &[&Rule]) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn given_eventbridge_refuses_some_entries_then_only_those_are_sent_again() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    use queue_stats::events::eventbridge::EventBridgePublisher;
+    use queue_stats::events::{EventPublisher, LevelEvent};
+
+    // GIVEN EventBridge throttles the second of twelve entries once
+    let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let log = calls.clone();
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_output(move |input| {
+        let mut log = log.lock().unwrap();
+        let details: Vec<String> = input
+            .entries()
+            .iter()
+            .map(|e| e.detail().unwrap_or_default().to_owned())
+            .collect();
+        let first_call = log.is_empty();
+        let entries: Vec<PutEventsResultEntry> = details
+            .iter()
+            .map(|d| {
+                if first_call && d.contains("\"q1\"") {
+                    PutEventsResultEntry::builder()
+                        .error_code("ThrottlingException")
+                        .error_message("Rate exceeded")
+                        .build()
+                } else {
+                    PutEventsResultEntry::builder().event_id("id").build()
+                }
+            })
+            .collect();
+        log.push(details);
+        let failed = entries.iter().filter(|e| e.error_code().is_some()).count() as i32;
+        PutEventsOutput::builder()
+            .failed_entry_count(failed)
+            .set_entries(Some(entries))
+            .build()
+    });
+    let publisher = EventBridgePublisher::new(eventbridge(&[&rule]), "bus", Duration::from_secs(5));
+    let events: Vec<LevelEvent> = (0..12)
+        .map(|i| LevelEvent {
+            event_id: format!("e{i}"),
+            queue: i,
+            to: queue_stats::levels::Level::Critical,
+            detail: format!("{{\"queueId\":\"q{i}\"}}"),
+        })
+        .collect();
+
+    // WHEN they are published
+    let taken = publisher.publish(&events).await;
+
+    // THEN all are taken: ten and two in the first round, then q1 alone
+    assert!(taken.iter().all(|t| *t), "{taken:?}");
+    let calls = calls.lock().unwrap();
+    let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![10, 2, 1], "PutEvents takes ten entries a call");
+    assert_eq!(calls[2], vec!["{\"queueId\":\"q1\"}".to_owned()]);
+}

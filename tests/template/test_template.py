@@ -157,6 +157,26 @@ class SecretsAccess(unittest.TestCase):
         )
 
 
+class LevelEvents(unittest.TestCase):
+    def test_the_poller_may_put_events_on_the_configured_bus_only(self):
+        statement = next(st for fn, st in statements() if st.get("Sid") == "AnnounceLevelChanges")
+        self.assertEqual(as_list(statement["Action"]), ["events:PutEvents"])
+        self.assertIn("event-bus/${EventBusName}", str(statement["Resource"]))
+        env = RESOURCES["PollerFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["EVENT_BUS_NAME"], {"Ref": "EventBusName"})
+        self.assertEqual(env["LEVEL_HOLD_CYCLES"], {"Ref": "LevelHoldCycles"})
+        self.assertEqual(TEMPLATE["Parameters"]["EventBusName"]["Default"], "default")
+
+    def test_mailing_level_changes_is_optional_and_only_the_rule_may_publish(self):
+        for name in ("LevelChangeTopic", "LevelChangeTopicPolicy", "LevelChangeRule"):
+            self.assertEqual(RESOURCES[name]["Condition"], "MailsLevelChanges", name)
+        rule = RESOURCES["LevelChangeRule"]["Properties"]
+        self.assertEqual(rule["EventPattern"]["source"], ["queue-stats"])
+        policy = RESOURCES["LevelChangeTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        self.assertEqual(policy["Principal"], {"Service": "events.amazonaws.com"})
+        self.assertIn("aws:SourceArn", str(policy["Condition"]))
+
+
 class Networking(unittest.TestCase):
     def test_the_poller_joins_a_vpc_only_when_subnets_are_given(self):
         vpc = RESOURCES["PollerFunction"]["Properties"]["VpcConfig"]["Fn::If"]

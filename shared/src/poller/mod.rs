@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::estimate::WaitEstimator;
+use crate::events::{AnnounceReport, Announcer};
 use crate::levels::LevelRules;
 use crate::model::{DeliveryProvider, QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
 use crate::sink::Tenant;
@@ -71,6 +72,8 @@ pub struct Poller {
     estimator: std::sync::Mutex<WaitEstimator>,
     /// The estimator's clock: seconds since this poller was built.
     epoch: Instant,
+    /// Announces level changes (`None`: events off).
+    announcer: Option<Announcer>,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -93,6 +96,10 @@ pub struct CycleReport {
     pub put_records_calls: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_records: Vec<String>,
+    /// Level-change events EventBridge took, and those it did not (sent
+    /// again next cycle).
+    pub events_sent: usize,
+    pub events_failed: usize,
 }
 
 impl CycleReport {
@@ -152,6 +159,7 @@ impl Poller {
             levels: LevelRules::default(),
             estimator: std::sync::Mutex::default(),
             epoch: Instant::now(),
+            announcer: None,
         }
     }
 
@@ -160,6 +168,12 @@ impl Poller {
     /// Levels by these rules instead of the default (`oldestItem` 60 / 180).
     pub fn with_levels(mut self, levels: LevelRules) -> Self {
         self.levels = levels;
+        self
+    }
+
+    /// Announces level changes with this announcer (`None`: events off).
+    pub fn with_announcer(mut self, announcer: Option<Announcer>) -> Self {
+        self.announcer = announcer;
         self
     }
 
@@ -255,7 +269,7 @@ impl Poller {
 
         let records = records_for(&snapshot, self.tenant.as_ref());
         let write_timeout = self.pacing.write_timeout;
-        let (stored, published) = tokio::join!(
+        let (stored, published, announced) = tokio::join!(
             async {
                 tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
                     .await
@@ -263,9 +277,22 @@ impl Poller {
             },
             // The sink bounds itself by the same budget, so it always
             // returns a full per-record report instead of being cut off.
-            self.sink.publish(records)
+            self.sink.publish(records),
+            // Level changes, beside the writes and bounded like them.
+            async {
+                match &self.announcer {
+                    Some(announcer) => {
+                        tokio::time::timeout(write_timeout, announcer.announce(&snapshot))
+                            .await
+                            .unwrap_or_default()
+                    }
+                    None => AnnounceReport::default(),
+                }
+            }
         );
-        let report = self.report(&snapshot, started, stored, published);
+        let mut report = self.report(&snapshot, started, stored, published);
+        report.events_sent = announced.events_sent;
+        report.events_failed = announced.events_failed;
         self.telemetry.record(&report);
         report
     }
@@ -390,6 +417,8 @@ impl Poller {
                 .take(20)
                 .map(|f| format!("{}: {}", f.queue_id, f.code))
                 .collect(),
+            events_sent: 0,
+            events_failed: 0,
         }
     }
 }
