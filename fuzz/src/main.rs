@@ -180,7 +180,14 @@ fn contact_flow_event(input: &[u8]) -> String {
             let event: serde_json::Value =
                 serde_json::from_slice(input).expect("readable means the runtime can parse it");
             let queue = queue_stats::contact_flow::requested_queue(&event);
-            format!("queue {}", queue.map_or(0, |q| q.len().min(8)))
+            let queues = queue_stats::contact_flow::requested_queues(&event);
+            let channel = queue_stats::contact_flow::contact_channel(&event);
+            format!(
+                "queue {} of {} on {}",
+                queue.map_or(0, |q| q.len().min(8)),
+                queues.len(),
+                channel.map_or(0, |c| c.len().min(8))
+            )
         }
     }
 }

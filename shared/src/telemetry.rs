@@ -132,6 +132,8 @@ fn log_cycle(report: &CycleReport) {
                 recordsFailed = report.records_failed,
                 putRecordsCalls = report.put_records_calls,
                 failedRecords = %report.failed_records.join(","),
+                eventsSent = report.events_sent,
+                eventsFailed = report.events_failed,
                 $message
             )
         };
