@@ -47,31 +47,25 @@ fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     )
 }
 
-fn kinesis(rules: &[&Rule]) -> aws_sdk_kinesis::Client {
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-            "t", "t", None, None, "test",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor(rules))
-        .build();
-    aws_sdk_kinesis::Client::from_conf(config)
+/// A client of one SDK crate whose every call is answered by `rules`.
+macro_rules! mocked_client {
+    ($sdk:ident, $name:ident) => {
+        fn $name(rules: &[&Rule]) -> $sdk::Client {
+            let config = $sdk::Config::builder()
+                .behavior_version_latest()
+                .region(Region::new("us-east-1"))
+                .credentials_provider($sdk::config::Credentials::new("t", "t", None, None, "test"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor(rules))
+                .build();
+            $sdk::Client::from_conf(config)
+        }
+    };
 }
 
-fn dynamodb(rules: &[&Rule]) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "t", "t", None, None, "test",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor(rules))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
-}
+mocked_client!(aws_sdk_kinesis, kinesis);
+mocked_client!(aws_sdk_dynamodb, dynamodb);
+mocked_client!(aws_sdk_eventbridge, eventbridge);
 
 fn snapshot(n: usize) -> Snapshot {
     let queues = (0..n)
@@ -456,19 +450,6 @@ async fn given_a_shard_the_head_names_is_missing_then_the_read_fails_clearly() {
     let err = store.latest_snapshot().await.unwrap_err();
     assert_eq!(err.code(), "STORE_CORRUPT");
     assert!(err.to_string().contains("HISTORY_RETENTION_HOURS"), "{err}");
-}
-
-fn eventbridge(rules: &[&Rule]) -> aws_sdk_eventbridge::Client {
-    let config = aws_sdk_eventbridge::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-            "t", "t", None, None, "test",
-        ))
-        .http_client(create_mock_http_client())
-        .interceptor(interceptor(rules))
-        .build();
-    aws_sdk_eventbridge::Client::from_conf(config)
 }
 
 #[tokio::test]

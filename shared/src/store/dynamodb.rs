@@ -460,22 +460,34 @@ impl SnapshotWriter for DynamoSnapshotStore {
     }
 }
 
+impl DynamoSnapshotStore {
+    /// One item, strongly consistent: a reader never goes back to an older
+    /// version than one it (or the poller) has already seen.
+    async fn get_consistent(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(ATTR_PK, s(pk))
+            .key(ATTR_SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_failure)?;
+        Ok(output.item)
+    }
+}
+
 #[async_trait]
 impl SnapshotReader for DynamoSnapshotStore {
     async fn latest_summary(&self) -> Result<Option<SnapshotSummary>, StoreError> {
         // Strongly consistent: a reader never goes back to an older head
         // than one it (or the poller) has already seen.
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ATTR_PK, s(LATEST_PK))
-            .key(ATTR_SK, s(HEAD_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        output.item().map(summary_of).transpose()
+        self.get_consistent(LATEST_PK, HEAD_SK)
+            .await?
+            .as_ref()
+            .map(summary_of)
+            .transpose()
     }
 
     async fn snapshot_shards(
@@ -636,17 +648,7 @@ fn decode_announced(body: &[u8]) -> Result<HashMap<u64, crate::levels::Level>, S
 #[async_trait]
 impl crate::events::AnnouncedLevels for DynamoSnapshotStore {
     async fn load_announced(&self) -> Result<HashMap<u64, crate::levels::Level>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(ATTR_PK, s(ANNOUNCED_PK))
-            .key(ATTR_SK, s(ANNOUNCED_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        let Some(item) = output.item() else {
+        let Some(item) = self.get_consistent(ANNOUNCED_PK, ANNOUNCED_SK).await? else {
             return Ok(HashMap::new());
         };
         let body = item
