@@ -7,6 +7,17 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
+# One line counting the tests of these logs: cargo's, the local run's
+# checks and Python's unittest.
+count_tests() {
+  local label="$1"
+  shift
+  awk -v label="$label" '/^test result:/ { passed += $4; failed += $6 }
+       /^local-run:/ { passed += $2; failed += $4 }
+       /^Ran [0-9]+ tests? in/ { passed += $2 }
+       END { printf "%s: %d passed, %d failed\n", label, passed, failed }' "$@"
+}
+
 ensure_python_tools
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
@@ -39,8 +50,7 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run: cargo's own last line is a doc-test
 # binary's, which may well have run nothing.
-awk '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log
+count_tests "tests" target/test-output.log
 if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
@@ -62,8 +72,7 @@ AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDP
   2>&1 | tee target/test-output-second-emulator.log
 status=${PIPESTATUS[0]}
 set -e
-awk '/^test result:/ { passed += $4; failed += $6 }
-     END { printf "tests on dynalite and kinesalite: %d passed, %d failed\n", passed, failed }' target/test-output-second-emulator.log
+count_tests "tests on dynalite and kinesalite" target/test-output-second-emulator.log
 if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
@@ -95,8 +104,5 @@ bash scripts/schemathesis.sh > target/schemathesis.log 2>&1 || {
 }
 tail -n 1 target/schemathesis.log
 # One closing line for the whole run.
-awk '/^test result:/ { passed += $4; failed += $6 }
-     /^local-run:/ { passed += $2; failed += $4 }
-     /^Ran [0-9]+ tests? in/ { passed += $2 }
-     END { printf "tests: %d passed, %d failed\n", passed, failed }' target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log \
+count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log \
   | tee target/test-summary.txt
