@@ -17,8 +17,11 @@ ensure_python_tools
 echo "==> building the functions"
 cargo build --quiet -p poller -p api -p contact-flow -p local-run
 
-MOTO_PID=""
-trap 'stop_pid "$MOTO_PID"; rm -f target/local/moto-endpoint' EXIT
+MOTO_PID="" RUN_PID=""
+trap 'stop_pid "$RUN_PID"; stop_pid "$MOTO_PID"; rm -f target/local/moto-endpoint' EXIT
+# A TERM to this script (schemathesis.sh and soak.sh stop it that way)
+# stops local-run too, which then stops the functions it started.
+trap 'exit 143' TERM
 mkdir -p target/local
 # A local run may last a day: the emulator drops stream records after an
 # hour and deletes history items past their TTL, as AWS would (later), and
@@ -32,4 +35,6 @@ export_fake_aws_credentials
 export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
 export RUST_LOG="${RUST_LOG:-info}"
 
-target/debug/local-run "$@"
+target/debug/local-run "$@" &
+RUN_PID=$!
+wait "$RUN_PID"
