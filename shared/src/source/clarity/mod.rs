@@ -208,7 +208,15 @@ impl ClaritySource {
     /// The body of a successful answer; any other status is an error.
     async fn body(&self, response: reqwest::Response, what: &str) -> Result<Vec<u8>, SourceError> {
         let status = response.status();
+        let gzipped = response
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
         let body = http::read_body(response, self.config.request_timeout).await?;
+        // Clarity requires `Accept-Encoding: gzip` on every call, and our
+        // client has no automatic decompression: inflate here.
+        let body = if gzipped { gunzip(&body, what)? } else { body };
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Err(SourceError::Throttled { status: 429 });
         }
@@ -519,6 +527,16 @@ impl ClaritySource {
     }
 }
 
+/// A gzip body inflated; a body that is not gzip is malformed.
+fn gunzip(body: &[u8], what: &str) -> Result<Vec<u8>, SourceError> {
+    use std::io::Read;
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut inflated)
+        .map_err(|err| SourceError::malformed_by(format!("{what} says gzip but is not"), err))?;
+    Ok(inflated)
+}
+
 /// The id in a subscription answer: `{"subscriptionId": ...}`, `{"id": ...}`
 /// or a bare JSON string (the API document shows no body).
 fn subscription_id(body: &[u8]) -> Option<String> {
@@ -635,5 +653,33 @@ impl QueueSource for ClaritySource {
         if let Some(link) = self.link.lock().await.take() {
             self.release(link).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gzipped_answer_is_inflated_and_a_false_one_is_malformed() {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(br#"{"queues":[]}"#).unwrap();
+        let gzipped = encoder.finish().unwrap();
+        assert_eq!(gunzip(&gzipped, "MBU").unwrap(), br#"{"queues":[]}"#);
+        let err = gunzip(b"{}", "MBU").unwrap_err();
+        assert_eq!(err.code(), "MALFORMED_RESPONSE");
+    }
+
+    #[test]
+    fn subscription_ids_are_read_from_every_shape_the_answer_may_take() {
+        assert_eq!(
+            subscription_id(br#"{"subscriptionId":"abc123"}"#).as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(subscription_id(br#"{"id":7}"#).as_deref(), Some("7"));
+        assert_eq!(subscription_id(br#""sub-1""#).as_deref(), Some("sub-1"));
+        assert_eq!(subscription_id(br#"{"id":"a b"}"#), None);
+        assert_eq!(subscription_id(b""), None);
     }
 }
