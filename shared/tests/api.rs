@@ -95,8 +95,12 @@ async fn send_event(api: &Api, event: Value) -> Answer {
             .unwrap();
         raw_body = plain;
     }
-    let body =
-        (!raw_body.is_empty()).then(|| serde_json::from_slice(&raw_body).expect("JSON body"));
+    let json = headers
+        .get("content-type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("application/json"));
+    let body = (json && !raw_body.is_empty())
+        .then(|| serde_json::from_slice(&raw_body).expect("JSON body"));
     Answer {
         status,
         headers,
@@ -180,7 +184,18 @@ mod openapi {
             pointer = target.trim_start_matches('#').to_owned();
             response = doc().pointer(&pointer).unwrap();
         }
+        let html = response.pointer("/content/text~1html").is_some();
+        if html {
+            assert!(
+                answer
+                    .header("content-type")
+                    .is_some_and(|t| t.starts_with("text/html")),
+                "{template} {status} documents HTML: {answer:?}"
+            );
+            assert!(!answer.raw_body.is_empty(), "{template} {status}: no page");
+        }
         match (&answer.body, response.get("content")) {
+            _ if html => {}
             (Some(body), Some(_)) => {
                 let errors = validate(&format!("{pointer}/content/application~1json/schema"), body);
                 assert!(
@@ -217,6 +232,7 @@ const SNAP: &str = "/v1/snapshot";
 const QUEUE: &str = "/v1/queues/{queueId}";
 const HISTORY: &str = "/v1/queues/{queueId}/history";
 const HEALTH: &str = "/v1/health";
+const WALLBOARD: &str = "/wallboard";
 
 fn ids(answer: &Answer) -> Vec<String> {
     answer.json()["queues"]
@@ -667,4 +683,44 @@ async fn a_hung_store_is_a_503_not_a_hung_request() {
     assert_eq!(answer.error_code(), "STORE_UNAVAILABLE");
     // A transient failure invites a retry.
     assert_eq!(answer.header("retry-after"), Some("1"));
+}
+
+#[tokio::test]
+async fn the_wallboard_is_a_public_page_that_costs_a_304_to_reload() {
+    // The page holds no data: it is served before any snapshot exists.
+    let world = world(vec![]).await;
+    // Its query string is the page's own (filters, the sign-in callback).
+    let query = "source=connect&level=critical,warning&code=abc&state=xyz&whatever=1";
+    let page = get(
+        &world.api,
+        WALLBOARD,
+        "/wallboard",
+        query,
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    let html = String::from_utf8(page.raw_body.clone()).unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains(r#"<main id="board""#));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+
+    let etag = page.header("etag").unwrap().to_owned();
+    let again = get(
+        &world.api,
+        WALLBOARD,
+        "/wallboard/",
+        "",
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+
+    let head = send_event(&world.api, event("HEAD", "/wallboard", "", &[])).await;
+    assert_eq!(head.status, 200);
+    assert!(head.raw_body.is_empty());
+    let post = send_event(&world.api, event("POST", "/wallboard", "", &[])).await;
+    assert_eq!(post.status, 405);
 }

@@ -10,6 +10,7 @@
 pub mod request;
 pub mod response;
 pub mod stored;
+pub mod wallboard;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::store::layout::shard_of;
 use crate::store::{SnapshotReader, SnapshotSummary, StoreError};
 use request::{Params, Route, params, route, single};
 use stored::{AnswerCache, StoredAnswer};
+use wallboard::Wallboard;
 
 /// A request as any HTTP front end can give it.
 #[derive(Clone, Debug, Default)]
@@ -123,6 +125,7 @@ pub struct Api {
     reader: Arc<dyn SnapshotReader>,
     config: ReaderConfig,
     answers: AnswerCache,
+    wallboard: Wallboard,
 }
 
 #[derive(Serialize)]
@@ -159,6 +162,7 @@ impl Api {
     pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
         Self {
             reader,
+            wallboard: Wallboard::new(&config),
             config,
             answers: AnswerCache::default(),
         }
@@ -206,6 +210,7 @@ impl Api {
             Route::Queue(id) => self.queue(request, &id).await,
             Route::QueueHistory(id) => self.history(request, &id, &params).await,
             Route::Health => self.health(request).await,
+            Route::Wallboard => Ok(self.wallboard.respond(request)),
         }
     }
 

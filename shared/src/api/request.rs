@@ -21,6 +21,9 @@ pub enum Route {
     Queue(String),
     QueueHistory(String),
     Health,
+    /// The wallboard page; its query string is the page's own (filters,
+    /// the sign-in callback) and is read by its script, not here.
+    Wallboard,
 }
 
 impl Route {
@@ -31,6 +34,7 @@ impl Route {
             Route::Queue(_) => "/v1/queues/{queueId}",
             Route::QueueHistory(_) => "/v1/queues/{queueId}/history",
             Route::Health => "/v1/health",
+            Route::Wallboard => "/wallboard",
         }
     }
 
@@ -39,7 +43,7 @@ impl Route {
         match self {
             Route::Snapshot => &["source", "taskType", "deliveryProvider", "queueId"],
             Route::QueueHistory(_) => &["minutes"],
-            Route::Queue(_) | Route::Health => &[],
+            Route::Queue(_) | Route::Health | Route::Wallboard => &[],
         }
     }
 }
@@ -99,6 +103,7 @@ pub fn route(raw_path: &str) -> Result<Route, ApiError> {
     match parts.as_slice() {
         ["v1", "snapshot"] => Ok(Route::Snapshot),
         ["v1", "health"] => Ok(Route::Health),
+        ["wallboard"] => Ok(Route::Wallboard),
         ["v1", "queues", rest @ ..] if !rest.is_empty() => {
             let (id_parts, history) = match rest {
                 [id @ .., "history"] if !id.is_empty() => (id, true),
@@ -142,6 +147,10 @@ pub type Params = BTreeMap<String, Vec<String>>;
 /// Parses a raw query string, rejecting what `route` does not accept.
 pub fn params(route: &Route, raw_query: &str) -> Result<Params, ApiError> {
     let mut params = Params::new();
+    if *route == Route::Wallboard {
+        // The page is the same whatever its query; its script reads it.
+        return Ok(params);
+    }
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_decode(raw_name, true).map_err(|p| {

@@ -131,18 +131,20 @@ pub fn wants_gzip(request: &HttpRequest, len: usize) -> bool {
     len >= GZIP_MIN_BYTES && request.header("accept-encoding").is_some_and(accepts_gzip)
 }
 
+/// `body` gzip'd at the fast level.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
 fn compress_if_accepted(request: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
     if !wants_gzip(request, response.body.len()) {
         return response;
     }
-    let mut encoder = GzEncoder::new(
-        Vec::with_capacity(response.body.len() / 4),
-        Compression::fast(),
-    );
-    encoder
-        .write_all(&response.body)
-        .expect("writing to a Vec cannot fail");
-    response.body = encoder.finish().expect("writing to a Vec cannot fail");
+    response.body = gzip(&response.body);
     response
         .headers
         .push(("content-encoding".to_owned(), "gzip".to_owned()));
