@@ -80,6 +80,30 @@ ensure_node_emulators() {
   fi
 }
 
+# Debian's Chromium for the browser tests (apt, once). Playwright's own
+# browser download cannot work in a closed network; this package can.
+ensure_chromium() {
+  if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  echo "==> installing Debian's chromium (apt, once)"
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
+}
+
+# playwright-core (npm, pinned by tests/browser/package-lock.json): drives
+# that Chromium; it downloads no browser of its own.
+ensure_browser_tools() {
+  if [ ! -f "$REPO_ROOT/tests/browser/node_modules/playwright-core/package.json" ]; then
+    echo "==> installing playwright-core into tests/browser (npm ci, once)"
+    (cd "$REPO_ROOT/tests/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+}
+
 # Starts one of them on a free port, in memory, creating tables and streams
 # at once; prints its endpoint and pid ("http://127.0.0.1:PORT PID").
 start_node_emulator() { # name log args...

@@ -8,13 +8,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 # One line counting the tests of these logs: cargo's, the local run's
-# checks and Python's unittest.
+# checks, Python's unittest and node's test runner.
 count_tests() {
   local label="$1"
   shift
   awk -v label="$label" '/^test result:/ { passed += $4; failed += $6 }
        /^local-run:/ { passed += $2; failed += $4 }
        /^Ran [0-9]+ tests? in/ { passed += $2 }
+       /^# pass [0-9]+$/ { passed += $3 }
+       /^# fail [0-9]+$/ { failed += $3 }
        END { printf "%s: %d passed, %d failed\n", label, passed, failed }' "$@"
 }
 
@@ -103,6 +105,15 @@ bash scripts/schemathesis.sh > target/schemathesis.log 2>&1 || {
   exit 1
 }
 tail -n 1 target/schemathesis.log
+
+# The wallboard in headless Chromium against its own local runs.
+echo "==> browser tests (scripts/browser-test.sh)"
+bash scripts/browser-test.sh > target/browser-tests.log 2>&1 || {
+  tail -n 80 target/browser-tests.log
+  echo "browser tests failed; full log in target/browser-tests.log, screenshots in target/wallboard/"
+  exit 1
+}
+grep -E '^(ok|not ok) ' target/browser-tests.log
 # One closing line for the whole run.
-count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log \
+count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log target/browser-tests.log \
   | tee target/test-summary.txt

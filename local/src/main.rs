@@ -48,6 +48,7 @@ queue-stats is running locally ({queues} simulated queues, seed {seed}): Symbee,
 Connect, an 8x8 PBX (SIM_EIGHTX8_QUEUES=0 turns 8x8 off) and a Clarity Connect site
 pushing over SignalR (SIM_CLARITY_QUEUES=0 turns Clarity off).
 
+  Wallboard    {url}/wallboard   (open it in a browser)
   API          {url}/v1/snapshot
                {url}/v1/health
                {url}/v1/queues/email-customer-care
@@ -269,7 +270,24 @@ async fn gateway_checks(running: &Running) -> Vec<(String, Result<(), String>)> 
             .then_some(())
             .ok_or_else(|| format!("status {status}: {body}"))
     };
+    let wallboard = async {
+        let response = http
+            .get(format!("{}/wallboard", running.api_url))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let html = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        (status == 200 && html && body.contains("id=\"board\""))
+            .then_some(())
+            .ok_or_else(|| format!("status {status}, html {html}"))
+    };
     vec![
+        ("GET /wallboard serves the page".into(), wallboard.await),
         (
             "HEAD /v1/snapshot has the GET's content-length".into(),
             head_length.await,

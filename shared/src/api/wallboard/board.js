@@ -309,6 +309,8 @@
   // ------------------------------------------------------------ drawing
   function render(snapshot) {
     state.snapshot = snapshot;
+    // Which snapshot is on screen, for whoever automates the page.
+    document.body.dataset.snapshotId = snapshot.snapshotId;
     const observed = Date.parse(snapshot.observedAt);
     for (const q of snapshot.queues) record(q.queueId, observed, q);
     const levels = shownLevels();
@@ -429,15 +431,19 @@
       svg.setAttribute('aria-label', 'waiting over the last hour: not enough data yet');
       return;
     }
+    // The line spans what is known, up to the window: a board opened on a
+    // young deployment draws its first minutes across the whole width.
     const to = Date.now();
-    const from = to - WINDOW_MS;
+    const from = Math.max(to - WINDOW_MS, points[0].t);
+    const span = Math.max(to - from, 1);
+    const minutes = Math.max(1, Math.round(span / 60000));
     const max = Math.max(1, ...points.map((p) => p.v));
-    const xy = points.map((p) => [((p.t - from) / WINDOW_MS) * 100, 23 - (p.v / max) * 21]);
+    const xy = points.map((p) => [((p.t - from) / span) * 100, 23 - (p.v / max) * 21]);
     const text = xy.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(' ');
     line.setAttribute('points', text);
     area.setAttribute('points', `${xy[0][0].toFixed(2)},24 ${text} ${xy[xy.length - 1][0].toFixed(2)},24`);
-    setText(label, `peak ${max}`);
-    svg.setAttribute('aria-label', `waiting over the last ${settings.historyMinutes} minutes, peak ${max}`);
+    setText(label, `peak ${max} · ${minutes} min`);
+    svg.setAttribute('aria-label', `waiting over the last ${minutes} minutes, peak ${max}`);
   }
 
   // Each tile's past hour is asked for once, a few at a time; a failure

@@ -1,0 +1,218 @@
+// The wallboard in a real browser against the local run: what a
+// supervisor sees is what /v1/snapshot says, it moves with every poll, it
+// filters, it fits a phone, and it rides out an API outage.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import path from 'node:path';
+import { OUT, RANK, count, duration, launchBrowser, readBoard, sleep, startLocalRun } from './harness.mjs';
+
+// Two queues whose level is fixed by configuration, as a deployer would
+// fix it: one always critical, one always normal.
+const CRITICAL = 'email-customer-care';
+const NORMAL = 'sms-customer-care';
+const QUEUE_LEVELS = JSON.stringify({
+  queues: {
+    [CRITICAL]: [{ metric: 'agentsStaffed', warning: 0, critical: 0 }],
+    [NORMAL]: [{ metric: 'agentsStaffed', warning: 1000000, critical: 1000000 }],
+  },
+});
+
+let run;
+let browser;
+let page;
+const consoleErrors = [];
+const snapshots = new Map(); // every snapshot the page was served, by id
+
+before(async () => {
+  run = await startLocalRun('wallboard', { QUEUE_LEVELS });
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname.endsWith('/v1/snapshot') && response.status() === 200) {
+      const body = await response.json().catch(() => null);
+      if (body) snapshots.set(body.snapshotId, body);
+    }
+  });
+  await page.goto(run.wallboard);
+});
+
+after(async () => {
+  await browser?.close();
+  await run?.stop();
+});
+
+/// The snapshot the page says it shows, once its answer has been read here.
+async function shownSnapshot(board) {
+  for (let i = 0; i < 40 && !snapshots.has(board.snapshotId); i += 1) await sleep(50);
+  const snapshot = snapshots.get(board.snapshotId);
+  assert.ok(snapshot, `the page shows snapshot ${board.snapshotId}, which it was never served`);
+  return snapshot;
+}
+
+/// Every queue of the shown snapshot is one tile with its figures, worst first.
+async function assertBoardMatchesSnapshot() {
+  const board = await readBoard(page);
+  const snapshot = await shownSnapshot(board);
+  assert.equal(board.tiles.length, snapshot.queues.length, 'one tile per queue');
+  const tiles = new Map(board.tiles.map((t) => [t.id, t]));
+  for (const q of snapshot.queues) {
+    const tile = tiles.get(q.queueId);
+    assert.ok(tile, `a tile for ${q.queueId}`);
+    assert.equal(tile.name, q.queueName);
+    assert.equal(tile.level, q.level);
+    assert.equal(tile.stale, q.stale);
+    assert.equal(tile.fields.itemsInQueue, count(q.itemsInQueue));
+    assert.equal(tile.fields.oldestItem, duration(q.oldestItem));
+    assert.equal(tile.fields.estimatedWaitTime, duration(q.estimatedWaitTime));
+    assert.equal(tile.fields.agents, `${count(q.agentsAvailable)} / ${count(q.agentsStaffed)}`);
+  }
+  const ranks = board.tiles.map((t) => RANK[t.level]);
+  assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b), 'worst level first');
+  return board;
+}
+
+test('the page loads without console errors and shows one tile per queue with its figures', async () => {
+  await page.waitForSelector('#board .tile');
+  const board = await assertBoardMatchesSnapshot();
+  assert.ok(board.tiles.length >= 40, `the simulated floor has ${board.tiles.length} queues`);
+  assert.match(await page.textContent('#data-time'), /^Data from \d\d:\d\d:\d\d/);
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('a critical queue looks different from a normal one, in colour and in words', async () => {
+  const look = await page.evaluate(
+    ([critical, normal]) => {
+      const style = (id) => {
+        const tile = document.querySelector(`.tile[data-queue-id="${id}"]`);
+        const badge = tile.querySelector('.badge');
+        return {
+          level: tile.dataset.level,
+          border: getComputedStyle(tile).borderLeftColor,
+          background: getComputedStyle(tile).backgroundColor,
+          badge: getComputedStyle(badge).backgroundColor,
+          icon: tile.querySelector('.icon').textContent,
+          label: tile.querySelector('.label').textContent,
+        };
+      };
+      return { critical: style(critical), normal: style(normal) };
+    },
+    [CRITICAL, NORMAL],
+  );
+  assert.equal(look.critical.level, 'critical');
+  assert.equal(look.normal.level, 'normal');
+  assert.notEqual(look.critical.border, look.normal.border);
+  assert.notEqual(look.critical.background, look.normal.background);
+  assert.notEqual(look.critical.badge, look.normal.badge);
+  // Not colour alone: an icon and a word too.
+  assert.equal(look.critical.label, 'Critical');
+  assert.equal(look.normal.label, 'Normal');
+  assert.notEqual(look.critical.icon, look.normal.icon);
+});
+
+test('the board updates after the next poll, sparklines included', async () => {
+  const first = await readBoard(page);
+  await page.waitForFunction(
+    (id) => document.body.dataset.snapshotId && document.body.dataset.snapshotId !== id,
+    first.snapshotId,
+    { timeout: 20000 },
+  );
+  await assertBoardMatchesSnapshot();
+  // A few polls in, every fresh tile has a line of at least two points.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#board .tile:not(.stale) .spark polyline')]
+      .every((line) => (line.getAttribute('points') || '').split(' ').length >= 2),
+    null,
+    { timeout: 20000 },
+  );
+  assert.equal((await readBoard(page)).state, 'live');
+  await page.screenshot({ path: path.join(OUT, 'tv.png') });
+});
+
+test('filters by source from a click and from the address', async () => {
+  await page.click('#filters button[data-source="8x8"]');
+  await page.waitForFunction(() => {
+    const tiles = [...document.querySelectorAll('#board .tile')];
+    return tiles.length > 0 && tiles.every((t) => t.dataset.source === '8x8');
+  }, null, { timeout: 10000 });
+  assert.match(page.url(), /[?&]source=8x8\b/);
+  const eight = await (await fetch(`${run.url}/v1/snapshot?source=8x8`)).json();
+  assert.equal((await readBoard(page)).tiles.length, eight.queues.length);
+  assert.equal(await page.getAttribute('#filters button[data-source="8x8"]', 'aria-pressed'), 'true');
+
+  await page.click('#filters button[data-source=""]');
+  await page.waitForFunction(
+    () => new Set([...document.querySelectorAll('#board .tile')].map((t) => t.dataset.source)).size > 1,
+    null,
+    { timeout: 10000 },
+  );
+  assert.doesNotMatch(page.url(), /source=/);
+
+  // A wall screen is set up by its address: one source, bad levels only.
+  const other = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await other.goto(`${run.wallboard}?source=connect&level=critical,warning&title=Voice%20floor`);
+  await other.waitForSelector('#board .tile');
+  const board = await readBoard(other);
+  assert.ok(board.tiles.every((t) => t.source === 'connect' && ['critical', 'warning'].includes(t.level)));
+  assert.equal(await other.textContent('h1'), 'Voice floor');
+  await other.close();
+});
+
+test('a phone gets one column and no horizontal scroll at 390 px', async () => {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+  });
+  const phone = await context.newPage();
+  await phone.goto(run.wallboard);
+  await phone.waitForSelector('#board .tile');
+  const layout = await phone.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    widest: Math.max(...[...document.querySelectorAll('body *')].map((e) => e.getBoundingClientRect().right)),
+    columns: new Set([...document.querySelectorAll('#board .tile')].map((t) => t.getBoundingClientRect().left)).size,
+  }));
+  assert.ok(layout.scrollWidth <= 390, `scroll width ${layout.scrollWidth}`);
+  assert.ok(layout.widest <= 390.5, `an element reaches ${layout.widest} px`);
+  assert.equal(layout.columns, 1);
+  await phone.screenshot({ path: path.join(OUT, 'phone.png') });
+  await context.close();
+});
+
+test('keeps the last picture while the API answers 503, and recovers by itself', async () => {
+  const before = await readBoard(page);
+  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
+  // The API's own 503 (its store unavailable), answered for a while.
+  await page.route(snapshotRoute, (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: 'application/json',
+      headers: { 'retry-after': '1' },
+      body: JSON.stringify({
+        error: { code: 'STORE_UNAVAILABLE', message: 'the snapshot store is unavailable; try again shortly' },
+      }),
+    }),
+  );
+  await page.waitForSelector('[data-banner="offline"]', { timeout: 15000 });
+  await sleep(6000); // several failed polls
+  const during = await readBoard(page);
+  assert.equal(during.state, 'offline');
+  assert.equal(during.snapshotId, before.snapshotId, 'the last picture stays');
+  assert.equal(during.tiles.length, before.tiles.length);
+  assert.match(await page.textContent('[data-banner="offline"]'), /HTTP 503 STORE_UNAVAILABLE/);
+  await page.screenshot({ path: path.join(OUT, 'tv-api-down.png') });
+
+  await page.unroute(snapshotRoute);
+  await page.waitForFunction(
+    (id) => document.body.dataset.state === 'live'
+      && !document.querySelector('[data-banner="offline"]')
+      && document.body.dataset.snapshotId !== id,
+    before.snapshotId,
+    { timeout: 45000 },
+  );
+  await assertBoardMatchesSnapshot();
+});
