@@ -32,6 +32,63 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def deployed(**parameters):
+    """The resources a deployment with these parameters creates, with every
+    Fn::If decided and AWS::NoValue dropped: what CloudFormation would see."""
+    values = {name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()}
+    values.update(parameters)
+
+    def value(node):
+        if isinstance(node, dict) and "Ref" in node:
+            return values.get(node["Ref"], node["Ref"])
+        if isinstance(node, dict) and "Fn::Join" in node:
+            separator, parts = node["Fn::Join"]
+            return separator.join(str(value(part)) for part in as_list(value(parts)))
+        return node
+
+    decided = {}
+
+    def condition(name):
+        if name not in decided:
+            decided[name] = truth(TEMPLATE["Conditions"][name])
+        return decided[name]
+
+    def truth(node):
+        ((function, argument),) = node.items()
+        if function == "Fn::Equals":
+            return str(value(argument[0])) == str(value(argument[1]))
+        if function == "Fn::Not":
+            return not truth(argument[0])
+        if function == "Fn::And":
+            return all(truth(a) for a in argument)
+        if function == "Fn::Or":
+            return any(truth(a) for a in argument)
+        if function == "Condition":
+            return condition(argument)
+        raise ValueError(f"unexpected condition function {function}")
+
+    no_value = object()
+
+    def decide(node):
+        if isinstance(node, dict):
+            if "Fn::If" in node:
+                name, when_true, when_false = node["Fn::If"]
+                return decide(when_true if condition(name) else when_false)
+            if node == {"Ref": "AWS::NoValue"}:
+                return no_value
+            out = {k: decide(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v is not no_value}
+        if isinstance(node, list):
+            return [v for v in (decide(item) for item in node) if v is not no_value]
+        return node
+
+    return {
+        name: decide(resource)
+        for name, resource in RESOURCES.items()
+        if "Condition" not in resource or condition(resource["Condition"])
+    }
+
+
 class Functions(unittest.TestCase):
     def test_every_function_is_a_rust_arm64_bootstrap_built_with_cargo_lambda(self):
         globals_ = TEMPLATE["Globals"]["Function"]
@@ -89,9 +146,53 @@ class LeastPrivilege(unittest.TestCase):
 class Api(unittest.TestCase):
     def test_authorization_is_always_on(self):
         route = RESOURCES["HttpApiRoute"]["Properties"]
-        # IAM by default, JWT as the alternative: never NONE.
-        self.assertEqual(route["AuthorizationType"], {"Fn::If": ["UseJwt", "JWT", "AWS_IAM"]})
+        # IAM by default, a JWT authorizer as the alternative: never NONE.
+        self.assertEqual(route["AuthorizationType"], {"Fn::If": ["UseJwtAuthorizer", "JWT", "AWS_IAM"]})
         self.assertEqual(TEMPLATE["Parameters"]["ApiAuthorization"]["Default"], "IAM")
+
+    def test_no_data_route_is_public_in_any_mode(self):
+        for mode, extra in (("IAM", {}), ("JWT", {"JwtIssuer": "https://issuer.example.com", "JwtAudience": "a"}), ("COGNITO", {})):
+            resources = deployed(ApiAuthorization=mode, **extra)
+            routes = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+            public = [r["RouteKey"] for r in routes if r["AuthorizationType"] == "NONE"]
+            # Only the page, only with sign-in, only GET of that exact path.
+            self.assertEqual(public, ["GET /wallboard"] if mode == "COGNITO" else [], mode)
+            default = next(r for r in routes if r["RouteKey"] == "$default")
+            self.assertEqual(default["AuthorizationType"], "AWS_IAM" if mode == "IAM" else "JWT", mode)
+            if mode != "IAM":
+                self.assertEqual(default["AuthorizerId"], {"Ref": "HttpApiJwtAuthorizer"}, mode)
+                self.assertIn("HttpApiJwtAuthorizer", resources, mode)
+
+    def test_cognito_creates_the_pool_domain_client_and_authorizer(self):
+        resources = deployed(ApiAuthorization="COGNITO")
+        kinds = {r["Type"] for r in resources.values()}
+        for kind in ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolDomain", "AWS::Cognito::UserPoolClient"):
+            self.assertIn(kind, kinds)
+        pool = resources["WallboardUserPool"]["Properties"]
+        self.assertTrue(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], "no self sign-up")
+        client = resources["WallboardUserPoolClient"]["Properties"]
+        # A public client (a page keeps no secret) using the code flow only.
+        self.assertFalse(client["GenerateSecret"])
+        self.assertEqual(client["AllowedOAuthFlows"], ["code"])
+        self.assertIn("openid", client["AllowedOAuthScopes"])
+        wallboard = {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/wallboard"}
+        self.assertEqual(client["CallbackURLs"], [wallboard])
+        self.assertEqual(client["LogoutURLs"], [wallboard])
+        jwt = resources["HttpApiJwtAuthorizer"]["Properties"]["JwtConfiguration"]
+        self.assertEqual(jwt["Issuer"], {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${WallboardUserPool}"})
+        self.assertEqual(jwt["Audience"], [{"Ref": "WallboardUserPoolClient"}])
+        env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["WALLBOARD_CLIENT_ID"], {"Ref": "WallboardUserPoolClient"})
+        self.assertIn("WallboardUserPoolDomain", env["WALLBOARD_SIGN_IN_URL"]["Fn::Sub"])
+        self.assertIn("WallboardUserPoolId", TEMPLATE["Outputs"])
+
+    def test_without_cognito_there_is_no_pool_and_no_sign_in(self):
+        for mode in ("IAM", "JWT"):
+            resources = deployed(ApiAuthorization=mode, JwtIssuer="https://i.example.com", JwtAudience="a")
+            self.assertFalse([n for n, r in resources.items() if r["Type"].startswith("AWS::Cognito::")], mode)
+            env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+            self.assertEqual(env["WALLBOARD_SIGN_IN_URL"], "", mode)
+            self.assertEqual(env["WALLBOARD_CLIENT_ID"], "", mode)
 
 
 class Data(unittest.TestCase):
