@@ -15,7 +15,7 @@ ensure_chromium
 ensure_browser_tools
 mkdir -p target/wallboard
 # Built here so that each suite's local run starts at once.
-cargo build --quiet -p poller -p api -p contact-flow -p local-run
+build_binaries
 
 status=0
 for suite in tests/browser/*.test.mjs; do

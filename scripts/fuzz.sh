@@ -12,7 +12,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-cargo build --quiet --locked -p fuzz
+build_binaries
 SECONDS_EACH="${FUZZ_SECONDS:-8}"
 if [ "$#" -gt 0 ]; then
   exec target/debug/fuzz --seconds "$SECONDS_EACH" "$@"

@@ -23,6 +23,15 @@ ensure_deploy_tools() {
   fi
 }
 
+# Every binary of the workspace (functions, local run, fuzzer, tools) in
+# one build. Building a subset (-p) resolves features differently (axum's
+# server side, say) and so compiles the SDK crates a second time; with the
+# whole workspace every script shares one build, and it is the build the
+# tests already made of the dependencies.
+build_binaries() {
+  cargo build --quiet --locked --workspace --bins
+}
+
 # Prints a free loopback TCP port.
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -15,7 +15,7 @@ cd "$REPO_ROOT"
 
 ensure_python_tools
 echo "==> building the functions"
-cargo build --quiet -p poller -p api -p contact-flow -p local-run
+build_binaries
 
 MOTO_PID="" RUN_PID=""
 trap 'stop_pid "$RUN_PID"; stop_pid "$MOTO_PID"; rm -f target/local/moto-endpoint' EXIT

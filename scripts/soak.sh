@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 ensure_python_tools
-cargo build --quiet --locked -p poller -p api -p contact-flow -p local-run
+build_binaries
 export_fake_aws_credentials
 mkdir -p target/soak
 MOTO_PID=""

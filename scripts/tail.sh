@@ -12,5 +12,5 @@ if [ ! -f target/local/moto-endpoint ]; then
 fi
 export_fake_aws_credentials
 export AWS_ENDPOINT_URL="$(cat target/local/moto-endpoint)"
-cargo build --quiet -p local-run --bin kinesis-tail
+build_binaries
 exec target/debug/kinesis-tail "$@"

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Counters, EstimateSource, QueueStats};
+use crate::model::{Counters, EstimateSource, Fnv1a, QueueStats, fnv1a};
 
 /// How much of a new reading goes into the learnt answer interval.
 const SMOOTHING: f64 = 0.3;
@@ -91,7 +91,9 @@ impl History {
 /// recent readings between polls.
 #[derive(Debug, Default)]
 pub struct WaitEstimator {
-    histories: HashMap<String, History>,
+    /// By the FNV-1a hash of `source/queueId[/channel]`: a poll of
+    /// thousands of queues formats no key strings.
+    histories: HashMap<u64, History>,
 }
 
 impl WaitEstimator {
@@ -108,7 +110,17 @@ impl WaitEstimator {
         figures: &Counters,
         handle_time: Option<f64>,
     ) -> Option<u64> {
-        let history = self.histories.entry(key.to_owned()).or_default();
+        self.observe_hashed(fnv1a(key.as_bytes()), at, figures, handle_time)
+    }
+
+    fn observe_hashed(
+        &mut self,
+        key: u64,
+        at: f64,
+        figures: &Counters,
+        handle_time: Option<f64>,
+    ) -> Option<u64> {
+        let history = self.histories.entry(key).or_default();
         history.observe(at, figures);
         history
             .predict(figures, handle_time)
@@ -133,10 +145,14 @@ impl WaitEstimator {
             .as_ref()
             .and_then(|i| i.avg_handle_time)
             .or_else(|| queue.vendor_averages.as_ref().and_then(|v| v.handling_time));
-        let key = format!("{}/{}", queue.source, queue.queue_id);
+        let key = Fnv1a::new()
+            .write(queue.source.as_str().as_bytes())
+            .write(b"/")
+            .write(queue.queue_id.as_bytes());
         if let Some(channels) = queue.channels.as_mut() {
             for (channel, counters) in channels.iter_mut() {
-                self.fill_counters(&format!("{key}/{channel}"), at, counters, handle_time);
+                let key = key.write(b"/").write(channel.as_bytes()).finish();
+                self.fill_counters(key, at, counters, handle_time);
             }
             let worst = channels
                 .values()
@@ -148,12 +164,12 @@ impl WaitEstimator {
                 return;
             }
         }
-        self.fill_counters(&key, at, &mut queue.counters, handle_time);
+        self.fill_counters(key.finish(), at, &mut queue.counters, handle_time);
     }
 
     fn fill_counters(
         &mut self,
-        key: &str,
+        key: u64,
         at: f64,
         counters: &mut Counters,
         handle_time: Option<f64>,
@@ -164,7 +180,7 @@ impl WaitEstimator {
                 .get_or_insert(EstimateSource::Vendor);
             return;
         }
-        counters.estimated_wait_time = self.observe(key, at, counters, handle_time);
+        counters.estimated_wait_time = self.observe_hashed(key, at, counters, handle_time);
         counters.estimated_wait_source =
             counters.estimated_wait_time.map(|_| EstimateSource::Model);
     }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -32,6 +32,8 @@ use sspi::{
     SecurityStatus, ServerRequestFlags, Sspi, SspiImpl, Username,
 };
 use tokio::sync::{Mutex, mpsc};
+
+use crate::bearer::{Tokens, error};
 
 /// The hub and method the stand-in pushes on (SignalR names are not
 /// case-sensitive; this casing differs from the source's default on purpose).
@@ -286,8 +288,7 @@ struct Subscription {
 
 struct Shared {
     accepted: Mutex<Accepted>,
-    token_ttl: Mutex<Duration>,
-    tokens: Mutex<HashMap<String, Instant>>,
+    tokens: Tokens,
     /// NTLM handshakes in progress, by client connection.
     handshakes: std::sync::Mutex<HashMap<SocketAddr, Ntlm>>,
     queues: Mutex<Vec<ClarityQueue>>,
@@ -311,8 +312,7 @@ impl ClarityStandin {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             accepted: Mutex::new(accepted),
-            token_ttl: Mutex::new(Duration::from_secs(3600)),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Tokens::new(Duration::from_secs(3600)),
             handshakes: std::sync::Mutex::new(HashMap::new()),
             queues: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
@@ -383,12 +383,12 @@ impl ClarityStandin {
 
     /// How long tokens issued from now on live.
     pub async fn set_token_ttl(&self, ttl: Duration) {
-        *self.shared.token_ttl.lock().await = ttl;
+        self.shared.tokens.set_ttl(ttl).await;
     }
 
     /// Every token issued so far stops working, as at expiry.
     pub async fn expire_tokens(&self) {
-        self.shared.tokens.lock().await.clear();
+        self.shared.tokens.expire_all().await;
     }
 
     /// The credentials accepted from now on (a password change).
@@ -487,10 +487,6 @@ async fn record(shared: &Shared, operation: &'static str, leg: u8, response: Res
     response
 }
 
-fn error(status: StatusCode, body: Value) -> Response {
-    (status, Json(body)).into_response()
-}
-
 /// The 401 of an API or SignalR call: it names the Authentication Service.
 fn unauthorized(shared: &Shared) -> Response {
     let mut response = error(
@@ -527,19 +523,7 @@ async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         }
         _ => {}
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let live = match bearer {
-        Some(token) => shared
-            .tokens
-            .lock()
-            .await
-            .get(token)
-            .is_some_and(|expires| Instant::now() < *expires),
-        None => false,
-    };
+    let live = shared.tokens.admits(headers).await;
     (!live).then(|| unauthorized(shared))
 }
 
@@ -717,7 +701,7 @@ async fn issue_token(
             ),
         );
     }
-    let ttl = *shared.token_ttl.lock().await;
+    let ttl = shared.tokens.ttl().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -733,16 +717,7 @@ async fn issue_token(
         })),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fastrand::u64(..).to_le_bytes()),
     );
-    shared
-        .tokens
-        .lock()
-        .await
-        .insert(value.clone(), Instant::now() + ttl);
-    (
-        3,
-        Json(json!({"access_token": value, "token_type": "bearer", "expires_in": ttl.as_secs()}))
-            .into_response(),
-    )
+    (3, shared.tokens.issue(value).await)
 }
 
 async fn info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

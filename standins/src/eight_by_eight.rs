@@ -10,16 +10,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+use crate::bearer::{Tokens, error};
 
 /// One call queue as the stand-in knows it; durations in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,8 +96,7 @@ pub struct Accepted {
 struct Shared {
     pbx_id: String,
     accepted: Mutex<Accepted>,
-    token_ttl: Mutex<Duration>,
-    tokens: Mutex<HashMap<String, Instant>>,
+    tokens: Tokens,
     queues: Mutex<Vec<EightQueue>>,
     faults: Mutex<VecDeque<EightFault>>,
     log: Mutex<Vec<Logged>>,
@@ -116,8 +117,7 @@ impl EightByEightStandin {
         let shared = Arc::new(Shared {
             pbx_id: pbx_id.to_owned(),
             accepted: Mutex::new(accepted),
-            token_ttl: Mutex::new(Duration::from_secs(1800)),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Tokens::new(Duration::from_secs(1800)),
             queues: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
@@ -161,12 +161,12 @@ impl EightByEightStandin {
 
     /// How long tokens issued from now on live (8x8: 1800 s).
     pub async fn set_token_ttl(&self, ttl: Duration) {
-        *self.shared.token_ttl.lock().await = ttl;
+        self.shared.tokens.set_ttl(ttl).await;
     }
 
     /// Every token issued so far stops working, as at expiry.
     pub async fn expire_tokens(&self) {
-        self.shared.tokens.lock().await.clear();
+        self.shared.tokens.expire_all().await;
     }
 
     /// The credentials accepted from now on (a rotation).
@@ -200,10 +200,6 @@ async fn record(
         query,
     });
     response
-}
-
-fn error(status: StatusCode, body: Value) -> Response {
-    (status, Json(body)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -249,15 +245,8 @@ async fn issue_token(
             json!({"error": "invalid_grant", "error_description": "Bad credentials"}),
         );
     }
-    let ttl = *shared.token_ttl.lock().await;
     let value = format!("eyJ.{:016x}.sig", fastrand::u64(..));
-    shared
-        .tokens
-        .lock()
-        .await
-        .insert(value.clone(), Instant::now() + ttl);
-    Json(json!({"access_token": value, "token_type": "bearer", "expires_in": ttl.as_secs()}))
-        .into_response()
+    shared.tokens.issue(value).await
 }
 
 async fn call_queue_metrics(
@@ -308,20 +297,7 @@ async fn data(
             json!({"message": "invalid API key"}),
         );
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let live = match bearer {
-        Some(token) => shared
-            .tokens
-            .lock()
-            .await
-            .get(token)
-            .is_some_and(|expires| Instant::now() < *expires),
-        None => false,
-    };
-    if !live {
+    if !shared.tokens.admits(headers).await {
         return error(
             StatusCode::UNAUTHORIZED,
             json!({"message": "token expired or invalid"}),

@@ -111,6 +111,7 @@
       try { return JSON.parse(localStorage.getItem(TOKENS)); } catch (e) { return null; }
     };
     let tokens = load();
+    let refreshing = null;
 
     async function tokenRequest(form) {
       const res = await fetch(`${config.url}/oauth2/token`, {
@@ -206,16 +207,20 @@
         if (!state.authProblem) await redirect();
         return null;
       },
-      async refresh() {
-        if (!tokens || !tokens.refresh) return false;
-        try {
-          await tokenRequest({ grant_type: 'refresh_token', client_id: config.clientId, refresh_token: tokens.refresh });
-          return true;
-        } catch (e) {
-          tokens = null;
-          localStorage.removeItem(TOKENS);
-          return false;
+      // One refresh at a time: the poll and the sparkline loads that find
+      // the token old together share it.
+      refresh() {
+        if (!tokens || !tokens.refresh) return Promise.resolve(false);
+        if (!refreshing) {
+          refreshing = tokenRequest({ grant_type: 'refresh_token', client_id: config.clientId, refresh_token: tokens.refresh })
+            .then(() => true, () => {
+              tokens = null;
+              localStorage.removeItem(TOKENS);
+              return false;
+            })
+            .finally(() => { refreshing = null; });
         }
+        return refreshing;
       },
       forget() {
         tokens = null;
@@ -357,13 +362,13 @@
     tile.dataset.queueId = q.queueId;
     tile.innerHTML =
       '<div class="head"><h2 class="name"></h2><span class="badge"><span class="icon" aria-hidden="true"></span><span class="label"></span></span></div>' +
-      '<div class="meta"><span class="where"></span><span class="stale-tag"></span></div>' +
+      '<div class="meta"><span class="where"></span><span class="closed-tag"></span><span class="stale-tag"></span></div>' +
       '<dl class="figures">' +
       '<div><dt>Waiting</dt><dd data-field="itemsInQueue"></dd></div>' +
       '<div><dt>Oldest</dt><dd data-field="oldestItem"></dd></div>' +
       '<div><dt>Est. wait</dt><dd data-field="estimatedWaitTime"></dd></div>' +
       '<div><dt>Free / staffed</dt><dd data-field="agents"></dd></div>' +
-      '</dl><div class="spark-box"><span class="spark-label"></span></div>';
+      '</dl><div class="today"></div><div class="spark-box"><span class="spark-label"></span></div>';
     const svg = document.createElementNS(SVG, 'svg');
     svg.setAttribute('class', 'spark');
     svg.setAttribute('viewBox', '0 0 100 24');
@@ -389,17 +394,38 @@
     setText(tile.querySelector('.label'), LEVELS[level].label);
     const where = [sourceName(q.source), q.taskType].filter(Boolean).join(' · ');
     setText(tile.querySelector('.where'), where);
+    const closed = /CLOSED/.test(q.openClosedState || '');
+    setText(tile.querySelector('.closed-tag'), closed ? 'Closed' : '');
+    setText(tile.querySelector('.today'), today(q.intraday));
     const asOf = q.asOf ? ` · as of ${timeOfDay(Date.parse(q.asOf))}` : '';
     setText(tile.querySelector('.stale-tag'), q.stale ? `Stale${asOf}` : '');
     const field = (name) => tile.querySelector(`[data-field="${name}"]`);
     setText(field('itemsInQueue'), count(q.itemsInQueue));
     setText(field('oldestItem'), duration(q.oldestItem));
     setText(field('estimatedWaitTime'), duration(q.estimatedWaitTime));
-    setText(field('agents'), `${count(q.agentsAvailable)} / ${count(q.agentsStaffed)}`);
+    // Free agents in full size, staffed smaller: it fits a tile's half.
+    const agents = field('agents');
+    if (!agents.firstChild) agents.append(document.createTextNode(''), document.createElement('small'));
+    setText(agents.firstChild, count(q.agentsAvailable));
+    setText(agents.lastChild, ` / ${count(q.agentsStaffed)}`);
     tile.setAttribute(
       'aria-label',
       `${q.queueName}: ${LEVELS[level].label}${q.stale ? ', stale' : ''}, ${count(q.itemsInQueue)} waiting`,
     );
+  }
+
+  // Today so far, where the source keeps it (Connect): service level per
+  // threshold, handled and abandoned.
+  function today(intraday) {
+    if (!intraday) return '';
+    const parts = Object.entries(intraday.serviceLevel || {})
+      .filter(([, pct]) => pct !== null && pct !== undefined)
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .slice(0, 3)
+      .map(([threshold, pct]) => `SL ${threshold} s ${Math.round(pct)}%`);
+    if (intraday.contactsHandled !== null && intraday.contactsHandled !== undefined) parts.push(`${intraday.contactsHandled} handled`);
+    if (intraday.contactsAbandoned !== null && intraday.contactsAbandoned !== undefined) parts.push(`${intraday.contactsAbandoned} abandoned`);
+    return parts.length ? `Today: ${parts.join(' · ')}` : '';
   }
 
   // ------------------------------------------------------------ sparklines

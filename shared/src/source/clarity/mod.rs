@@ -76,40 +76,42 @@ struct LinkStatus {
     ended: Option<String>,
 }
 
-/// One live subscription: its SignalR connection, the task applying its
-/// pushes, and the book they fill.
+/// One live subscription: its SignalR connection and the book its pushes
+/// fill.
 struct Link {
-    negotiation: Option<Negotiation>,
     subscription_id: Option<String>,
     book: Arc<StdMutex<QueueBook>>,
+    /// `None` for an idle link: the account sees no queues, so there is
+    /// nothing to connect for.
+    connection: Option<Connection>,
+}
+
+/// A SignalR connection and the task applying its pushes.
+struct Connection {
+    negotiation: Negotiation,
     status: watch::Receiver<LinkStatus>,
-    reader: Option<JoinHandle<()>>,
+    reader: JoinHandle<()>,
 }
 
 impl Link {
-    /// A link with nothing to subscribe to (the account sees no queues).
     fn idle() -> Self {
-        let (_, status) = watch::channel(LinkStatus::default());
         Self {
-            negotiation: None,
             subscription_id: None,
             book: Arc::default(),
-            status,
-            reader: None,
+            connection: None,
         }
     }
 
+    /// Why the connection ended, once it has (an idle link has none to lose).
     fn ended(&self) -> Option<String> {
-        // An idle link has no connection to lose.
-        self.reader.as_ref()?;
-        self.status.borrow().ended.clone()
+        self.connection.as_ref()?.status.borrow().ended.clone()
     }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            reader.abort();
+        if let Some(connection) = &self.connection {
+            connection.reader.abort();
         }
     }
 }
@@ -391,11 +393,13 @@ impl ClaritySource {
             negotiation.silence_limit(),
         ));
         let mut link = Link {
-            negotiation: Some(negotiation),
             subscription_id: None,
             book,
-            status,
-            reader: Some(reader),
+            connection: Some(Connection {
+                negotiation,
+                status,
+                reader,
+            }),
         };
         match self.subscribe(&mut link, &queue_ids).await {
             Ok(()) => Ok(link),
@@ -409,11 +413,11 @@ impl ClaritySource {
     /// Subscribes the link's connection to `queue_ids` and waits, within
     /// one request timeout, for every queue's first state.
     async fn subscribe(&self, link: &mut Link, queue_ids: &[String]) -> Result<(), SourceError> {
-        let connection_id = link
-            .negotiation
-            .as_ref()
-            .map(|n| n.connection_id.clone())
-            .unwrap_or_default();
+        let Some(connection) = &link.connection else {
+            return Ok(());
+        };
+        let connection_id = connection.negotiation.connection_id.clone();
+        let mut status = connection.status.clone();
         let url = format!("{}/v2/subscriptions/queues", self.api_root);
         let ids = queue_ids.join(",");
         let modalities = self
@@ -449,7 +453,6 @@ impl ClaritySource {
         }
 
         let deadline = Instant::now() + self.config.request_timeout;
-        let mut status = link.status.clone();
         loop {
             if let Some(reason) = status.borrow().ended.clone() {
                 return Err(SourceError::Transport {
@@ -485,12 +488,15 @@ impl ClaritySource {
     /// effort: each step is bounded by the request timeout, and a failure
     /// is logged, never raised (the server drops both with the socket).
     async fn release(&self, mut link: Link) {
-        if let Some(reader) = link.reader.take() {
-            reader.abort();
-        }
-        let Some(negotiation) = link.negotiation.take() else {
+        let Some(Connection {
+            negotiation,
+            reader,
+            ..
+        }) = link.connection.take()
+        else {
             return;
         };
+        reader.abort();
         if let Some(id) = link.subscription_id.take() {
             let url = format!("{}/v2/subscriptions/{id}", self.api_root);
             let body = json!({ "connectionId": negotiation.connection_id });
