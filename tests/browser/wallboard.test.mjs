@@ -128,7 +128,13 @@ test('the board updates after the next poll, sparklines included', async () => {
     null,
     { timeout: 20000 },
   );
-  assert.equal((await readBoard(page)).state, 'live');
+  const board = await readBoard(page);
+  assert.equal(board.state, 'live');
+  // Each line spans the tile and ends at the latest poll.
+  for (const tile of board.tiles.filter((t) => !t.stale)) {
+    const xs = tile.sparkPoints.split(' ').map((p) => Number(p.split(',')[0]));
+    assert.ok(xs[0] === 0 && xs[xs.length - 1] === 100, `${tile.id}: ${tile.sparkPoints}`);
+  }
   await page.screenshot({ path: path.join(OUT, 'tv.png') });
 });
 

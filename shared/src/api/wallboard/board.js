@@ -457,19 +457,20 @@
       svg.setAttribute('aria-label', 'waiting over the last hour: not enough data yet');
       return;
     }
-    // The line spans what is known, up to the window: a board opened on a
-    // young deployment draws its first minutes across the whole width.
-    const to = Date.now();
+    // The line spans what is known, up to the window, and ends at the
+    // latest poll: a board opened on a young deployment draws its first
+    // minutes across the whole width. (Old data is flagged by the board.)
+    const to = points[points.length - 1].t;
     const from = Math.max(to - WINDOW_MS, points[0].t);
     const span = Math.max(to - from, 1);
-    const minutes = Math.max(1, Math.round(span / 60000));
+    const over = span < 90000 ? `${Math.round(span / 1000)} s` : `${Math.round(span / 60000)} min`;
     const max = Math.max(1, ...points.map((p) => p.v));
     const xy = points.map((p) => [((p.t - from) / span) * 100, 23 - (p.v / max) * 21]);
     const text = xy.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(' ');
     line.setAttribute('points', text);
     area.setAttribute('points', `${xy[0][0].toFixed(2)},24 ${text} ${xy[xy.length - 1][0].toFixed(2)},24`);
-    setText(label, `peak ${max} · ${minutes} min`);
-    svg.setAttribute('aria-label', `waiting over the last ${minutes} minutes, peak ${max}`);
+    setText(label, `peak ${max} · ${over}`);
+    svg.setAttribute('aria-label', `waiting over the last ${over}, peak ${max}`);
   }
 
   // Each tile's past hour is asked for once, a few at a time; a failure
