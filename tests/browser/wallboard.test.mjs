@@ -22,6 +22,7 @@ let browser;
 let page;
 const consoleErrors = [];
 const snapshots = new Map(); // every snapshot the page was served, by id
+const snapshotRequests = []; // the If-None-Match of each snapshot request
 
 before(async () => {
   run = await startLocalRun('wallboard', { QUEUE_LEVELS });
@@ -31,6 +32,11 @@ before(async () => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
   page.on('pageerror', (e) => consoleErrors.push(e.message));
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname.endsWith('/v1/snapshot')) {
+      snapshotRequests.push(request.headers()['if-none-match'] || null);
+    }
+  });
   page.on('response', async (response) => {
     if (new URL(response.url()).pathname.endsWith('/v1/snapshot') && response.status() === 200) {
       const body = await response.json().catch(() => null);
@@ -121,6 +127,9 @@ test('the board updates after the next poll, sparklines included', async () => {
     { timeout: 20000 },
   );
   await assertBoardMatchesSnapshot();
+  // Each poll after the first asks with the ETag it holds.
+  assert.equal(snapshotRequests[0], null);
+  assert.ok(snapshotRequests.slice(1).every((tag) => /^"[0-9a-f]+"$/.test(tag)), snapshotRequests.join(' '));
   // A few polls in, every fresh tile has a line of at least two points.
   await page.waitForFunction(
     () => [...document.querySelectorAll('#board .tile:not(.stale) .spark polyline')]
@@ -224,4 +233,37 @@ test('keeps the last picture while the API answers 503, and recovers by itself',
     { timeout: 45000 },
   );
   await assertBoardMatchesSnapshot();
+});
+
+test('a failing source gets a banner, and its queues a Stale tag', async () => {
+  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
+  // The poller's own report of a throttled Connect: its queues carried over.
+  await page.route(snapshotRoute, async (route) => {
+    const headers = { ...route.request().headers() };
+    delete headers['if-none-match'];
+    const response = await route.fetch({ headers });
+    const snapshot = await response.json();
+    const asOf = new Date(Date.parse(snapshot.observedAt) - 120000).toISOString();
+    for (const source of snapshot.sources) {
+      if (source.source === 'connect') {
+        source.status = 'error';
+        source.error = { code: 'THROTTLED', message: 'Connect answered 429 three times' };
+      }
+    }
+    for (const queue of snapshot.queues) {
+      if (queue.source === 'connect') Object.assign(queue, { stale: true, asOf, level: 'unknown' });
+    }
+    snapshot.snapshotId = `${snapshot.snapshotId}-failing`;
+    await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: '"failing"' } });
+  });
+  await page.waitForSelector('[data-banner="source-connect"]', { timeout: 15000 });
+  assert.match(await page.textContent('[data-banner="source-connect"]'), /Amazon Connect is failing \(THROTTLED: Connect answered 429 three times\)/);
+  const board = await readBoard(page);
+  const connect = board.tiles.filter((t) => t.source === 'connect');
+  assert.ok(connect.length > 0 && connect.every((t) => t.stale && t.level === 'unknown'));
+  const tag = await page.textContent(`.tile[data-source="connect"] .stale-tag`);
+  assert.match(tag, /^Stale · as of \d\d:\d\d:\d\d$/);
+  assert.equal(await page.getAttribute('#filters button[data-source="connect"]', 'class'), 'failing');
+  await page.unroute(snapshotRoute);
+  await page.waitForSelector('[data-banner="source-connect"]', { state: 'detached', timeout: 15000 });
 });

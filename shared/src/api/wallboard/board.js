@@ -283,6 +283,8 @@
         let detail = `HTTP ${res.status}`;
         const body = await res.json().catch(() => null);
         if (body && body.error && body.error.code) detail += ` ${body.error.code}`;
+        // A refused question (a filter in the address, say) says what is wrong.
+        if (res.status < 500 && body && body.error && body.error.message) detail += `: ${body.error.message}`;
         if ((res.status === 401 || res.status === 403) && !auth) {
           detail += ': the API needs credentials this page does not have (deploy with ApiAuthorization=COGNITO for a signed-in board)';
         }
@@ -603,7 +605,7 @@
       banners.push({
         kind: 'error',
         id: 'offline',
-        text: `Cannot reach the queue data since ${timeOfDay(state.failingSince)} (${state.failure}).${keep} retrying by itself.`,
+        text: `No fresh queue data since ${timeOfDay(state.failingSince)} (${state.failure}).${keep} retrying by itself.`,
       });
     } else if (state.snapshot && Date.now() - Date.parse(state.snapshot.observedAt) > STALE_MS) {
       banners.push({
