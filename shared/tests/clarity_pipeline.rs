@@ -28,10 +28,7 @@ impl World {
 
     /// Symbee and Clarity on, plus `extra` settings.
     fn poller(&self, extra: &[(&str, &str)]) -> (Poller, std::sync::Arc<CountingSecrets>) {
-        let settings = self.clarity.settings();
-        let mut all = EightWorld::pairs(&settings);
-        all.extend_from_slice(extra);
-        self.harness.poller(&all)
+        self.harness.poller_plus(&self.clarity.settings(), extra)
     }
 
     async fn clarity_queues(&self) -> Vec<QueueStats> {
@@ -115,8 +112,8 @@ async fn four_sources_in_one_cycle_every_clarity_queue_once_with_its_figures() {
     .await;
     let clarity_settings = world.clarity.settings();
     let eight_settings = eight.settings();
-    let mut extra = EightWorld::pairs(&clarity_settings);
-    extra.extend(EightWorld::pairs(&eight_settings));
+    let mut extra = pairs(&clarity_settings);
+    extra.extend(pairs(&eight_settings));
     extra.extend([
         ("CONNECT_METRICS_RATE", "200"),
         ("CONNECT_OTHER_RATE", "200"),

@@ -28,10 +28,7 @@ impl World {
 
     /// Symbee and 8x8 on, plus `extra` settings.
     fn poller(&self, extra: &[(&str, &str)]) -> (Poller, std::sync::Arc<CountingSecrets>) {
-        let settings = self.eight.settings();
-        let mut all = EightWorld::pairs(&settings);
-        all.extend_from_slice(extra);
-        self.harness.poller(&all)
+        self.harness.poller_plus(&self.eight.settings(), extra)
     }
 
     /// Asserts the latest snapshot holds each live queue the stand-in
@@ -119,7 +116,7 @@ async fn three_sources_in_one_cycle_every_8x8_queue_once_with_its_figures() {
     )
     .await;
     let settings = world.eight.settings();
-    let mut extra = EightWorld::pairs(&settings);
+    let mut extra = pairs(&settings);
     extra.extend([
         ("CONNECT_METRICS_RATE", "200"),
         ("CONNECT_OTHER_RATE", "200"),

@@ -90,7 +90,7 @@ impl ContractWorld for EightByEightWorld {
             .collect();
         self.1.standin.set_queues(live).await;
         let settings = self.1.settings();
-        let pairs = EightWorld::pairs(&settings);
+        let pairs = pairs(&settings);
         let config = queue_stats::source::eight_by_eight::EightByEightConfig::from_settings(
             &queue_stats::config::Settings::from_pairs(&pairs),
         )

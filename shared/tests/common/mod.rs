@@ -563,6 +563,26 @@ impl Captured {
     }
 }
 
+/// Owned settings (a stand-in world's) as the borrowed pairs the settings
+/// helpers take.
+pub fn pairs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+impl Harness {
+    /// A poller with a stand-in world's settings (another source on) and
+    /// `extra` on top.
+    pub fn poller_plus(
+        &self,
+        settings: &[(&'static str, String)],
+        extra: &[(&str, &str)],
+    ) -> (Poller, Arc<CountingSecrets>) {
+        let mut all = pairs(settings);
+        all.extend_from_slice(extra);
+        self.poller(&all)
+    }
+}
+
 pub const EIGHT_PBX: &str = "pbxStandin01";
 
 /// An 8x8 stand-in and the credentials secret it accepts, on moto in the
@@ -609,11 +629,6 @@ impl EightWorld {
             "password": password,
         });
         put_secret(sdk, &self.secret_id, &json.to_string()).await;
-    }
-
-    /// [`Self::settings`] as the borrowed pairs settings helpers take.
-    pub fn pairs<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-        settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
     /// The settings that turn the 8x8 source on against this stand-in.
@@ -688,7 +703,7 @@ impl ClarityWorld {
     ) -> Arc<dyn queue_stats::source::QueueSource> {
         use queue_stats::source::SourceConfig;
         let settings = self.settings();
-        let mut pairs = EightWorld::pairs(&settings);
+        let mut pairs = pairs(&settings);
         pairs.extend_from_slice(extra);
         queue_stats::source::clarity::ClarityConfig::from_settings(
             &queue_stats::config::Settings::from_pairs(&pairs),
