@@ -8,8 +8,29 @@
 //! blocks: no compressor needed), the shards' blocks as they were stored,
 //! an empty final block and the CRC-32 of the whole, combined from the
 //! parts' CRCs without reading their bytes (RFC 1951 §3.2.4, RFC 1952).
+//!
+//! Whole bodies go through [`encode`] and [`decode`]: one gzip member each.
+
+use std::io::{Read, Write};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+/// `body` as one gzip member, at the fast level.
+pub fn encode(body: &[u8]) -> Vec<u8> {
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// A gzip body inflated; an error when it is not gzip.
+pub fn decode(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut inflated = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(body).read_to_end(&mut inflated)?;
+    Ok(inflated)
+}
 
 /// One piece of a deflate stream: `block` is raw deflate that ends on a
 /// sync flush; `crc32` and `len` describe the bytes it inflates to.

@@ -12,7 +12,7 @@ pub mod response;
 pub mod stored;
 pub mod wallboard;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -125,7 +125,9 @@ pub struct Api {
     reader: Arc<dyn SnapshotReader>,
     config: ReaderConfig,
     answers: AnswerCache,
-    wallboard: Wallboard,
+    /// Assembled on the first request for the page, not at cold start:
+    /// most invocations only ever serve data.
+    wallboard: OnceLock<Wallboard>,
 }
 
 #[derive(Serialize)]
@@ -162,7 +164,7 @@ impl Api {
     pub fn new(reader: Arc<dyn SnapshotReader>, config: ReaderConfig) -> Self {
         Self {
             reader,
-            wallboard: Wallboard::new(&config),
+            wallboard: OnceLock::new(),
             config,
             answers: AnswerCache::default(),
         }
@@ -210,7 +212,10 @@ impl Api {
             Route::Queue(id) => self.queue(request, &id).await,
             Route::QueueHistory(id) => self.history(request, &id, &params).await,
             Route::Health => self.health(request).await,
-            Route::Wallboard => Ok(self.wallboard.respond(request)),
+            Route::Wallboard => Ok(self
+                .wallboard
+                .get_or_init(|| Wallboard::new(&self.config))
+                .respond(request)),
         }
     }
 

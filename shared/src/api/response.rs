@@ -1,11 +1,6 @@
 //! HTTP response details shared by every route: JSON bodies, ETags,
 //! conditional requests, caching and gzip.
 
-use std::io::Write;
-
-use flate2::Compression;
-use flate2::write::GzEncoder;
-
 use super::{ApiError, HttpRequest, HttpResponse};
 
 /// Bodies smaller than this go uncompressed: gzip would not pay for itself.
@@ -131,20 +126,11 @@ pub fn wants_gzip(request: &HttpRequest, len: usize) -> bool {
     len >= GZIP_MIN_BYTES && request.header("accept-encoding").is_some_and(accepts_gzip)
 }
 
-/// `body` gzip'd at the fast level.
-pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-    encoder
-        .write_all(body)
-        .expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
 fn compress_if_accepted(request: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
     if !wants_gzip(request, response.body.len()) {
         return response;
     }
-    response.body = gzip(&response.body);
+    response.body = crate::gzip::encode(&response.body);
     response
         .headers
         .push(("content-encoding".to_owned(), "gzip".to_owned()));

@@ -9,10 +9,6 @@
 //! deflate blocks that can be laid end to end (see [`crate::gzip`]).
 //! See `docs/dynamodb-layout.md` for the why and the cost.
 
-use std::io::Read;
-
-use flate2::read::GzDecoder;
-
 use crate::gzip::Block;
 use crate::model::{QueueStats, fnv1a, queue_key};
 
@@ -137,10 +133,7 @@ pub fn encode_shards(queues: &[QueueStats]) -> Vec<StoredShard> {
 
 /// Reads a body in the format of earlier builds: a gzip'd JSON array.
 pub fn decode_legacy_body(body: &[u8]) -> Result<Vec<QueueStats>, String> {
-    let mut json = Vec::with_capacity(body.len() * 8);
-    GzDecoder::new(body)
-        .read_to_end(&mut json)
-        .map_err(|err| format!("shard body is not gzip: {err}"))?;
+    let json = crate::gzip::decode(body).map_err(|err| format!("shard body is not gzip: {err}"))?;
     serde_json::from_slice(&json).map_err(|err| format!("shard body is not queue JSON: {err}"))
 }
 

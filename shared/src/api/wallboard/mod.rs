@@ -2,9 +2,10 @@
 //!
 //! The page is one HTML document with its style and script inline, built
 //! into the binary from the three files beside this one: no build step, no
-//! CDN, so it works in a closed network. It is assembled once at cold start
-//! with the settings the script needs (poll interval, staleness, sign-in)
-//! and then served from memory with an ETag, so a refresh costs a 304.
+//! CDN, so it works in a closed network. It is assembled once, on its first
+//! request, with the settings the script needs (poll interval, staleness,
+//! sign-in) and then served from memory with an ETag, so a refresh costs a
+//! 304.
 //!
 //! The page holds no data: it is public even where the data routes need a
 //! token. A Content-Security-Policy allows exactly its own inline script and
@@ -60,7 +61,7 @@ impl Wallboard {
             hash(CSS),
         );
         let etag = response::etag(html.as_bytes());
-        let gzip = response::gzip(html.as_bytes());
+        let gzip = crate::gzip::encode(html.as_bytes());
         Self {
             html: html.into_bytes(),
             gzip,
@@ -188,13 +189,7 @@ mod tests {
         let board = board(&[]);
         let first = board.respond(&get(&[("accept-encoding", "gzip")]));
         assert_eq!(first.header("content-encoding"), Some("gzip"));
-        let mut html = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(first.body.as_slice()),
-            &mut html,
-        )
-        .unwrap();
-        assert_eq!(html, board.html);
+        assert_eq!(crate::gzip::decode(&first.body).unwrap(), board.html);
         assert_eq!(first.header("cache-control"), Some("no-cache"));
         let etag = first.header("etag").unwrap();
         let again = board.respond(&get(&[("if-none-match", etag)]));

@@ -535,12 +535,8 @@ impl ClaritySource {
 
 /// A gzip body inflated; a body that is not gzip is malformed.
 fn gunzip(body: &[u8], what: &str) -> Result<Vec<u8>, SourceError> {
-    use std::io::Read;
-    let mut inflated = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut inflated)
-        .map_err(|err| SourceError::malformed_by(format!("{what} says gzip but is not"), err))?;
-    Ok(inflated)
+    crate::gzip::decode(body)
+        .map_err(|err| SourceError::malformed_by(format!("{what} says gzip but is not"), err))
 }
 
 /// The id in a subscription answer: `{"subscriptionId": ...}`, `{"id": ...}`
