@@ -268,6 +268,13 @@ pub struct EventsConfig {
     pub bus: String,
     /// Consecutive polls a new level must hold (`LEVEL_HOLD_CYCLES`, 2).
     pub hold_cycles: u32,
+    /// How long a cycle may keep starting PutEvents calls
+    /// (`EVENTS_BUDGET_MS`, 4,000): what does not fit goes next cycle.
+    pub budget: Duration,
+    /// PutEvents calls under way at once (`EVENTS_CONCURRENCY`, 10): far
+    /// inside the bus's quota (hundreds to thousands of calls a second per
+    /// Region), and 2,000 events a second at 50 ms a call.
+    pub concurrency: usize,
 }
 
 impl EventsConfig {
@@ -288,9 +295,13 @@ impl EventsConfig {
             ));
         }
         let hold_cycles = settings.integer("LEVEL_HOLD_CYCLES", 2, 1..=60)?;
+        let budget_ms = settings.integer("EVENTS_BUDGET_MS", 4_000, 100..=60_000)?;
+        let concurrency = settings.integer("EVENTS_CONCURRENCY", 10, 1..=50)?;
         Ok(Some(Self {
             bus,
             hold_cycles: hold_cycles as u32,
+            budget: Duration::from_millis(budget_ms),
+            concurrency: concurrency as usize,
         }))
     }
 }

@@ -383,6 +383,24 @@ pub fn names_queue(requested: &str, queue_id: &str) -> bool {
     requested == queue_id || queue_key(requested) == queue_key(queue_id)
 }
 
+/// A queue's identity as every piece of per-queue state keys it: its
+/// source and its id (DESIGN, "A queue is (source, queueId)"), an ARN and
+/// its bare Connect id alike. Two sources reporting one id are two queues.
+pub fn queue_hash(source: &SourceName, queue_id: &str) -> u64 {
+    Fnv1a::new()
+        .write(source.as_str().as_bytes())
+        // No source name holds a NUL: "a" + "\0b" never meets "a\0" + "b".
+        .write(b"\0")
+        .write(queue_key(queue_id).as_bytes())
+        .finish()
+}
+
+/// Whether `queue` is the one asked for: `requested` names it (see
+/// [`names_queue`]) and, when a source is given, it is that source's.
+pub fn is_queue(requested: &str, source: Option<&SourceName>, queue: &QueueStats) -> bool {
+    source.is_none_or(|s| *s == queue.source) && names_queue(requested, &queue.queue_id)
+}
+
 /// 64-bit FNV-1a: tiny, fast and the same on every build and platform
 /// (std's hasher is randomly seeded). Also the API's ETag.
 pub fn fnv1a(bytes: &[u8]) -> u64 {

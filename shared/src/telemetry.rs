@@ -92,7 +92,10 @@ pub fn metrics_line(report: &CycleReport, function: &str) -> String {
                     {"Name": "StaleQueues", "Unit": "Count"},
                     {"Name": "SourceErrors", "Unit": "Count"},
                     {"Name": "RecordsFailed", "Unit": "Count"},
-                    {"Name": "CycleDuration", "Unit": "Milliseconds"}
+                    {"Name": "CycleDuration", "Unit": "Milliseconds"},
+                    {"Name": "EventsSent", "Unit": "Count"},
+                    {"Name": "EventsRefused", "Unit": "Count"},
+                    {"Name": "EventsPending", "Unit": "Count"}
                 ]
             }]
         },
@@ -102,7 +105,10 @@ pub fn metrics_line(report: &CycleReport, function: &str) -> String {
         "StaleQueues": report.stale_queues,
         "SourceErrors": source_errors,
         "RecordsFailed": report.records_failed,
-        "CycleDuration": report.duration_ms
+        "CycleDuration": report.duration_ms,
+        "EventsSent": report.events.events_sent,
+        "EventsRefused": report.events.events_refused,
+        "EventsPending": report.events.events_pending
     })
     .to_string()
 }
@@ -132,8 +138,9 @@ fn log_cycle(report: &CycleReport) {
                 recordsFailed = report.records_failed,
                 putRecordsCalls = report.put_records_calls,
                 failedRecords = %report.failed_records.join(","),
-                eventsSent = report.events_sent,
-                eventsFailed = report.events_failed,
+                eventsSent = report.events.events_sent,
+                eventsRefused = report.events.events_refused,
+                eventsPending = report.events.events_pending,
                 $message
             )
         };
@@ -172,8 +179,7 @@ mod tests {
             records_failed: 0,
             put_records_calls: 1,
             failed_records: vec![],
-            events_sent: 0,
-            events_failed: 0,
+            events: Default::default(),
         };
         let line: serde_json::Value =
             serde_json::from_str(&metrics_line(&report, "stack-poller")).unwrap();

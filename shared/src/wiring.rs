@@ -9,10 +9,13 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 
 use crate::api::Api;
-use crate::config::{ConfigError, FromSettings, PipelineConfig, ReaderConfig, Settings};
+use crate::config::{
+    ConfigError, EventsConfig, FromSettings, PipelineConfig, ReaderConfig, Settings,
+};
 use crate::contact_flow::ContactFlowLookup;
-use crate::events::Announcer;
+use crate::events::dynamodb::DynamoAnnouncedStore;
 use crate::events::eventbridge::EventBridgePublisher;
+use crate::events::{AnnounceSettings, Announcer};
 use crate::poller::{Pacing, Poller};
 use crate::sink::kinesis::KinesisSink;
 use crate::source::registry::SourcesConfig;
@@ -56,11 +59,6 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
         &pipeline.table,
         Duration::from_secs(pipeline.history_retention_hours * 3600),
     ));
-    let announced = DynamoSnapshotStore::new(
-        aws_sdk_dynamodb::Client::new(&deps.sdk),
-        &pipeline.table,
-        Duration::from_secs(pipeline.history_retention_hours * 3600),
-    );
     let sink = Arc::new(KinesisSink::new(
         aws_sdk_kinesis::Client::new(&deps.sdk),
         pipeline.stream.clone(),
@@ -80,17 +78,40 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
         },
     )
     .with_levels(pipeline.levels.clone())
-    .with_announcer(pipeline.events.as_ref().map(|events| {
-        Announcer::new(
-            Box::new(EventBridgePublisher::new(
-                aws_sdk_eventbridge::Client::new(&deps.sdk),
-                &events.bus,
-                pipeline.write_timeout,
-            )),
-            Box::new(announced),
-            events.hold_cycles,
-        )
-    })))
+    .with_announcer(
+        pipeline
+            .events
+            .as_ref()
+            .map(|events| announcer(events, &pipeline.table, &deps.sdk)),
+    ))
+}
+
+/// The level-event announcer: PutEvents calls bounded one by one (a call
+/// under way is waited for past the budget, so it must end), the
+/// announced state in the snapshot table.
+fn announcer(events: &EventsConfig, table: &str, sdk: &SdkConfig) -> Announcer {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build();
+    let eventbridge = aws_sdk_eventbridge::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .build();
+    Announcer::new(
+        Box::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::from_conf(eventbridge),
+            &events.bus,
+        )),
+        Box::new(DynamoAnnouncedStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        )),
+        AnnounceSettings {
+            hold_cycles: events.hold_cycles,
+            budget: events.budget,
+            concurrency: events.concurrency,
+        },
+    )
 }
 
 /// The poller as configured by the environment: fails fast, naming the setting.

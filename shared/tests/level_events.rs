@@ -195,9 +195,9 @@ async fn a_held_change_is_announced_once_and_a_cold_start_does_not_repeat_it() {
     serve(&harness, [0, 1, 12, 6]).await;
     let third = poller(&harness, &settings);
     let report = third.run_cycle().await;
-    assert_eq!(report.events_sent, 0);
+    assert_eq!(report.events.events_sent, 0);
     let report = third.run_cycle().await;
-    assert_eq!(report.events_sent, 1);
+    assert_eq!(report.events.events_sent, 1);
     let events = inbox.events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["detail"]["queueId"], "skill-queue-00003");
@@ -216,7 +216,10 @@ async fn with_events_off_nothing_is_sent_or_kept() {
     serve(&harness, [20, 20, 20, 20]).await;
     for _ in 0..3 {
         let report = off.run_cycle().await;
-        assert_eq!((report.events_sent, report.events_failed), (0, 0));
+        assert_eq!(
+            (report.events.events_sent, report.events.events_refused),
+            (0, 0)
+        );
     }
     // No announcer ran: the table holds no announced levels.
     let item = aws_sdk_dynamodb::Client::new(&harness.sdk)
@@ -271,7 +274,7 @@ async fn an_unreachable_bus_loses_nothing_events_follow_when_it_is_back() {
     broken.run_cycle().await;
     serve(&harness, [11, 1, 2, 3]).await;
     let report = broken.run_cycle().await;
-    assert_eq!(report.events_sent, 0);
+    assert_eq!(report.events.events_sent, 0);
     assert!(
         report.wrote_everything(),
         "the snapshot is written regardless"
@@ -282,6 +285,6 @@ async fn an_unreachable_bus_loses_nothing_events_follow_when_it_is_back() {
         &[("EVENT_BUS_NAME", bus.as_str()), ("LEVEL_HOLD_CYCLES", "1")],
     );
     let report = fixed.run_cycle().await;
-    assert_eq!(report.events_sent, 1);
+    assert_eq!(report.events.events_sent, 1);
     assert_eq!(inbox.events().await.len(), 1);
 }

@@ -452,28 +452,68 @@ async fn given_a_shard_the_head_names_is_missing_then_the_read_fails_clearly() {
     assert!(err.to_string().contains("HISTORY_RETENTION_HOURS"), "{err}");
 }
 
+/// An announcer whose PutEvents calls `rule` answers, its announced
+/// state on a DynamoDB that takes every write.
+fn announcer_on(rule: &Rule, budget: Duration) -> queue_stats::events::Announcer {
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    use queue_stats::events::dynamodb::DynamoAnnouncedStore;
+    use queue_stats::events::eventbridge::EventBridgePublisher;
+    use queue_stats::events::{AnnounceSettings, Announcer};
+    let query =
+        mock!(aws_sdk_dynamodb::Client::query).then_output(|| QueryOutput::builder().build());
+    let put =
+        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let delete = mock!(aws_sdk_dynamodb::Client::batch_write_item)
+        .then_output(|| BatchWriteItemOutput::builder().build());
+    Announcer::new(
+        Box::new(EventBridgePublisher::new(eventbridge(&[rule]), "bus")),
+        Box::new(DynamoAnnouncedStore::new(
+            dynamodb(&[&query, &put, &delete]),
+            "snapshots",
+        )),
+        AnnounceSettings {
+            hold_cycles: 1,
+            budget,
+            concurrency: 1,
+        },
+    )
+}
+
+/// `n` queues, all at `level`.
+fn leveled(n: usize, level: queue_stats::levels::Level) -> Arc<Snapshot> {
+    let mut snapshot = snapshot(n);
+    for queue in &mut snapshot.queues {
+        queue.level = Some(level);
+    }
+    snapshot.snapshot_id = format!("{}-{level:?}", snapshot.snapshot_id);
+    Arc::new(snapshot)
+}
+
 #[tokio::test]
 async fn given_eventbridge_refuses_some_entries_then_only_those_are_sent_again() {
     use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
-    use queue_stats::events::eventbridge::EventBridgePublisher;
-    use queue_stats::events::{EventPublisher, LevelEvent};
+    use queue_stats::levels::Level;
 
-    // GIVEN EventBridge throttles the second of twelve entries once
+    // GIVEN EventBridge throttles one of twelve entries once
     let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
     let log = calls.clone();
     let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_output(move |input| {
         let mut log = log.lock().unwrap();
-        let details: Vec<String> = input
+        let ids: Vec<String> = input
             .entries()
             .iter()
-            .map(|e| e.detail().unwrap_or_default().to_owned())
+            .map(|e| {
+                let detail: serde_json::Value = serde_json::from_str(e.detail().unwrap()).unwrap();
+                detail["queueId"].as_str().unwrap().to_owned()
+            })
             .collect();
         let first_call = log.is_empty();
-        let entries: Vec<PutEventsResultEntry> = details
+        let entries: Vec<PutEventsResultEntry> = ids
             .iter()
-            .map(|d| {
-                if first_call && d.contains("\"q1\"") {
+            .enumerate()
+            .map(|(i, _)| {
+                if first_call && i == 1 {
                     PutEventsResultEntry::builder()
                         .error_code("ThrottlingException")
                         .error_message("Rate exceeded")
@@ -483,30 +523,62 @@ async fn given_eventbridge_refuses_some_entries_then_only_those_are_sent_again()
                 }
             })
             .collect();
-        log.push(details);
+        log.push(ids);
         let failed = entries.iter().filter(|e| e.error_code().is_some()).count() as i32;
         PutEventsOutput::builder()
             .failed_entry_count(failed)
             .set_entries(Some(entries))
             .build()
     });
-    let publisher = EventBridgePublisher::new(eventbridge(&[&rule]), "bus", Duration::from_secs(5));
-    let events: Vec<LevelEvent> = (0..12)
-        .map(|i| LevelEvent {
-            event_id: format!("e{i}"),
-            queue: i,
-            to: queue_stats::levels::Level::Critical,
-            detail: format!("{{\"queueId\":\"q{i}\"}}"),
-        })
-        .collect();
+    let announcer = announcer_on(&rule, Duration::from_secs(5));
+    announcer.announce(leveled(12, Level::Normal)).await;
 
-    // WHEN they are published
-    let taken = publisher.publish(&events).await;
+    // WHEN twelve queues turn critical
+    let report = announcer.announce(leveled(12, Level::Critical)).await;
 
-    // THEN all are taken: ten and two in the first round, then q1 alone
-    assert!(taken.iter().all(|t| *t), "{taken:?}");
+    // THEN ten and two go out, then the refused one alone, after a backoff
     let calls = calls.lock().unwrap();
     let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![10, 2, 1], "PutEvents takes ten entries a call");
-    assert_eq!(calls[2], vec!["{\"queueId\":\"q1\"}".to_owned()]);
+    assert_eq!(calls[2], vec![calls[0][1].clone()]);
+    assert_eq!(
+        (
+            report.events_sent,
+            report.events_refused,
+            report.events_pending
+        ),
+        (12, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn given_eventbridge_denies_every_call_then_events_stay_pending_and_are_counted() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsError;
+    use queue_stats::levels::Level;
+
+    // GIVEN a bus this function may not put events on
+    let calls = Arc::new(Mutex::new(0usize));
+    let count = calls.clone();
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_error(move || {
+        *count.lock().unwrap() += 1;
+        PutEventsError::generic(
+            aws_sdk_eventbridge::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not authorized to perform: events:PutEvents")
+                .build(),
+        )
+    });
+    let announcer = announcer_on(&rule, Duration::from_secs(1));
+    announcer.announce(leveled(25, Level::Normal)).await;
+
+    // WHEN 25 queues turn warning
+    let report = announcer.announce(leveled(25, Level::Warning)).await;
+
+    // THEN every entry is counted refused and still pending, and retries back
+    // off instead of hammering the bus: far fewer calls than a tight loop
+    assert_eq!(report.events_sent, 0);
+    assert!(report.events_refused >= 25, "{report:?}");
+    assert_eq!(report.events_pending, 25);
+    let calls = *calls.lock().unwrap();
+    assert!((4..30).contains(&calls), "{calls} calls in a 1 s budget");
 }

@@ -1,98 +1,103 @@
-//! [`EventPublisher`] on EventBridge's PutEvents: ten entries a call (its
-//! limit), and the entries it refuses (a partial failure reports each
-//! one's error code) sent again with backoff, within a time budget.
-
-use std::time::Duration;
+//! [`EventPublisher`] on EventBridge's PutEvents: one call, ten entries at
+//! most, and what became of each. A partial failure reports each refused
+//! entry's error code; a failed call (throttling, AccessDenied, a missing
+//! bus, a timeout) refuses every entry with the call's code. Retrying is
+//! the announcer's, with backoff across calls and cycles.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use tokio::time::Instant;
 
-use super::{DETAIL_TYPE, EVENT_SOURCE, EventPublisher, LevelEvent};
-use crate::backoff::Backoff;
-
-/// PutEvents takes at most ten entries.
-const ENTRIES_PER_CALL: usize = 10;
-/// Attempts per entry within one cycle; what is still refused is tried
-/// again next cycle.
-const ATTEMPTS: u32 = 4;
+use super::{Delivery, EVENT_SOURCE, EventPublisher, Outgoing};
 
 pub struct EventBridgePublisher {
     client: Client,
     bus: String,
-    budget: Duration,
-    backoff: Backoff,
 }
 
 impl EventBridgePublisher {
-    pub fn new(client: Client, bus: impl Into<String>, budget: Duration) -> Self {
+    /// `client` should bound each call (its operation timeout): a call in
+    /// flight is waited for even after the announcer's budget.
+    pub fn new(client: Client, bus: impl Into<String>) -> Self {
         Self {
             client,
             bus: bus.into(),
-            budget,
-            backoff: Backoff::default(),
         }
     }
 
-    fn entry(&self, event: &LevelEvent) -> PutEventsRequestEntry {
+    fn entry(&self, event: &Outgoing) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(EVENT_SOURCE)
-            .detail_type(DETAIL_TYPE)
+            .detail_type(event.detail_type)
             .detail(&event.detail)
             .build()
     }
 }
 
+/// Each entry's fate from a PutEvents answer: results come back in the
+/// order sent, and one with an error code was not taken.
+pub fn deliveries(output: &PutEventsOutput, sent: usize) -> Vec<Delivery> {
+    let results = output.entries();
+    (0..sent)
+        .map(|i| match results.get(i) {
+            Some(result) if result.error_code().is_none() && result.event_id().is_some() => {
+                Delivery::Accepted
+            }
+            Some(result) => {
+                Delivery::Refused(result.error_code().unwrap_or("NoEventId").to_owned())
+            }
+            None => Delivery::Refused("NoResult".to_owned()),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    async fn publish(&self, events: &[LevelEvent]) -> Vec<bool> {
-        let deadline = Instant::now() + self.budget;
-        let mut taken = vec![false; events.len()];
-        let mut waiting: Vec<usize> = (0..events.len()).collect();
-        for attempt in 0..ATTEMPTS {
-            if waiting.is_empty() || Instant::now() >= deadline {
-                break;
+    async fn put(&self, events: &[Outgoing]) -> Vec<Delivery> {
+        let entries = events.iter().map(|e| self.entry(e)).collect();
+        match self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => deliveries(&output, events.len()),
+            Err(err) => {
+                let code = err.code().unwrap_or("CallFailed").to_owned();
+                tracing::debug!(error = %crate::aws::describe_error(&err), "PutEvents failed");
+                vec![Delivery::Refused(code); events.len()]
             }
-            if attempt > 0 {
-                let pause = self.backoff.delay(attempt).min(deadline - Instant::now());
-                tokio::time::sleep(pause).await;
-            }
-            let mut refused = Vec::new();
-            for batch in waiting.chunks(ENTRIES_PER_CALL) {
-                let entries = batch.iter().map(|&i| self.entry(&events[i])).collect();
-                let call = self.client.put_events().set_entries(Some(entries)).send();
-                match tokio::time::timeout_at(deadline, call).await {
-                    Ok(Ok(output)) => {
-                        // Results come back in the order sent; a result
-                        // with an error code is an entry not taken.
-                        let results = output.entries();
-                        for (position, &index) in batch.iter().enumerate() {
-                            match results.get(position) {
-                                Some(result) if result.error_code().is_none() => {
-                                    taken[index] = true
-                                }
-                                Some(result) => {
-                                    tracing::info!(
-                                        code = result.error_code().unwrap_or_default(),
-                                        "EventBridge refused a level event; sending it again"
-                                    );
-                                    refused.push(index);
-                                }
-                                None => refused.push(index),
-                            }
-                        }
-                    }
-                    Ok(Err(err)) => {
-                        tracing::warn!(error = %crate::aws::describe_error(&err), "PutEvents failed");
-                        refused.extend(batch);
-                    }
-                    Err(_) => refused.extend(batch),
-                }
-            }
-            waiting = refused;
         }
-        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+
+    #[test]
+    fn a_partial_failure_refuses_only_the_entries_with_an_error() {
+        let output = PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(PutEventsResultEntry::builder().event_id("a").build())
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("InternalFailure")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            deliveries(&output, 3),
+            [
+                Delivery::Accepted,
+                Delivery::Refused("InternalFailure".into()),
+                Delivery::Refused("NoResult".into())
+            ]
+        );
     }
 }

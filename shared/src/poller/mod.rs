@@ -96,10 +96,11 @@ pub struct CycleReport {
     pub put_records_calls: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_records: Vec<String>,
-    /// Level-change events EventBridge took, and those it did not (sent
-    /// again next cycle).
-    pub events_sent: usize,
-    pub events_failed: usize,
+    /// Events EventBridge took this cycle, those it refused (sent again
+    /// with backoff), and those still due: `eventsSent`, `eventsRefused`,
+    /// `eventsPending`.
+    #[serde(flatten)]
+    pub events: AnnounceReport,
 }
 
 impl CycleReport {
@@ -267,6 +268,7 @@ impl Poller {
         .await;
         let snapshot = self.assemble(snapshot_id, observed_at, results).await;
 
+        let snapshot = Arc::new(snapshot);
         let records = records_for(&snapshot, self.tenant.as_ref());
         let write_timeout = self.pacing.write_timeout;
         let (stored, published, announced) = tokio::join!(
@@ -278,21 +280,19 @@ impl Poller {
             // The sink bounds itself by the same budget, so it always
             // returns a full per-record report instead of being cut off.
             self.sink.publish(records),
-            // Level changes, beside the writes and bounded like them.
+            // Level changes, beside the writes, within the announcer's own
+            // budget: it runs as its own task and records every accepted
+            // event as the call returns, so nothing here can cut it off
+            // between a send and its record.
             async {
                 match &self.announcer {
-                    Some(announcer) => {
-                        tokio::time::timeout(write_timeout, announcer.announce(&snapshot))
-                            .await
-                            .unwrap_or_default()
-                    }
+                    Some(announcer) => announcer.announce(snapshot.clone()).await,
                     None => AnnounceReport::default(),
                 }
             }
         );
         let mut report = self.report(&snapshot, started, stored, published);
-        report.events_sent = announced.events_sent;
-        report.events_failed = announced.events_failed;
+        report.events = announced;
         self.telemetry.record(&report);
         report
     }
@@ -417,8 +417,7 @@ impl Poller {
                 .take(20)
                 .map(|f| format!("{}: {}", f.queue_id, f.code))
                 .collect(),
-            events_sent: 0,
-            events_failed: 0,
+            events: AnnounceReport::default(),
         }
     }
 }

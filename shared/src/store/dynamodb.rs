@@ -572,7 +572,7 @@ fn unavailable(detail: String, cause: impl Into<crate::source::BoxError>) -> Sto
 
 /// An SDK failure, told apart by whether retrying can fix it: a missing
 /// table or a denied call needs an operator, everything else may pass.
-fn sdk_failure<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_failure<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -594,115 +594,5 @@ where
         }
     } else {
         unavailable(detail, err)
-    }
-}
-
-/// The item that keeps the level last announced for every queue.
-const ANNOUNCED_PK: &str = "levels";
-const ANNOUNCED_SK: &str = "announced";
-
-/// The announced levels as stored: each level's queue hashes, in hex,
-/// deflated. 10,000 queues take about 100 KB, well inside an item.
-fn encode_announced(levels: &HashMap<u64, crate::levels::Level>) -> Vec<u8> {
-    use std::io::Write;
-    let mut grouped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (queue, level) in levels {
-        let name = serde_json::to_value(level)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        grouped
-            .entry(name)
-            .or_default()
-            .push(format!("{queue:016x}"));
-    }
-    for hashes in grouped.values_mut() {
-        hashes.sort();
-    }
-    let json = serde_json::to_vec(&grouped).unwrap_or_default();
-    let mut encoder =
-        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    let _ = encoder.write_all(&json);
-    encoder.finish().unwrap_or_default()
-}
-
-fn decode_announced(body: &[u8]) -> Result<HashMap<u64, crate::levels::Level>, String> {
-    use std::io::Read;
-    let mut json = Vec::new();
-    flate2::read::DeflateDecoder::new(body)
-        .read_to_end(&mut json)
-        .map_err(|e| format!("announced levels: {e}"))?;
-    let grouped: HashMap<crate::levels::Level, Vec<String>> =
-        serde_json::from_slice(&json).map_err(|e| format!("announced levels: {e}"))?;
-    let mut levels = HashMap::new();
-    for (level, hashes) in grouped {
-        for hash in hashes {
-            let queue =
-                u64::from_str_radix(&hash, 16).map_err(|e| format!("announced levels: {e}"))?;
-            levels.insert(queue, level);
-        }
-    }
-    Ok(levels)
-}
-
-#[async_trait]
-impl crate::events::AnnouncedLevels for DynamoSnapshotStore {
-    async fn load_announced(&self) -> Result<HashMap<u64, crate::levels::Level>, StoreError> {
-        let Some(item) = self.get_consistent(ANNOUNCED_PK, ANNOUNCED_SK).await? else {
-            return Ok(HashMap::new());
-        };
-        let body = item
-            .get(ATTR_BODY)
-            .and_then(|v| v.as_b().ok())
-            .ok_or_else(|| StoreError::Corrupt(format!("announced levels lack {ATTR_BODY}")))?;
-        decode_announced(body.as_ref()).map_err(StoreError::Corrupt)
-    }
-
-    async fn save_announced(
-        &self,
-        levels: &HashMap<u64, crate::levels::Level>,
-    ) -> Result<(), StoreError> {
-        // One poller writes it (reserved concurrency 1): no condition needed.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(ATTR_PK, s(ANNOUNCED_PK))
-            .item(ATTR_SK, s(ANNOUNCED_SK))
-            .item(
-                ATTR_BODY,
-                AttributeValue::B(Blob::new(encode_announced(levels))),
-            )
-            .send()
-            .await
-            .map_err(sdk_failure)?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod announced_tests {
-    use super::*;
-    use crate::levels::Level;
-
-    #[test]
-    fn announced_levels_round_trip_and_stay_small() {
-        let levels: HashMap<u64, Level> = (0..10_000u64)
-            .map(|i| {
-                let level = [
-                    Level::Normal,
-                    Level::Warning,
-                    Level::Critical,
-                    Level::Unknown,
-                ][(i % 4) as usize];
-                (
-                    crate::model::fnv1a(format!("arn:aws:connect:queue/{i}").as_bytes()),
-                    level,
-                )
-            })
-            .collect();
-        let body = encode_announced(&levels);
-        assert!(body.len() < 200_000, "{} bytes", body.len());
-        assert_eq!(decode_announced(&body).unwrap(), levels);
-        assert!(decode_announced(b"not deflate").is_err());
     }
 }
