@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::config::ReaderConfig;
 use crate::levels::Level;
-use crate::model::{QueueStats, format_rfc3339};
-use crate::store::{LatestQueue, SnapshotReader};
+use crate::model::{QueueStats, SourceName, format_rfc3339, split_source};
+use crate::store::{LatestQueue, QueueAsk, QueueMatch, SnapshotReader};
 
 /// Every attribute the function returns, in the contract's order.
 pub const ATTRIBUTES: [&str; 20] = [
@@ -56,6 +56,8 @@ pub enum Status {
     NotFound,
     Stale,
     Unavailable,
+    /// The id names a queue in several sources: pass `source` too.
+    Ambiguous,
 }
 
 /// The answer: the attribute contract as a type. Connect wants a flat map
@@ -163,6 +165,27 @@ pub fn requested_queues(event: &Value) -> Vec<String> {
     ids
 }
 
+/// The source the flow narrows its queues to (`Details.Parameters.source`:
+/// `symbee`, `connect`, `8x8`, `clarity`), when two sources share an id.
+pub fn requested_source(event: &Value) -> Option<SourceName> {
+    event
+        .pointer("/Details/Parameters/source")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(SourceName::from)
+}
+
+/// One queue asked about: `"<source>:<queueId>"` names its source, else
+/// the flow's `source` parameter does, else any source may have it.
+fn ask(id: &str, source: Option<&SourceName>) -> QueueAsk {
+    let (prefix, queue_id) = split_source(id);
+    QueueAsk {
+        queue_id: queue_id.to_owned(),
+        source: prefix.or_else(|| source.cloned()),
+    }
+}
+
 /// The contact's channel (`VOICE`, `CHAT`, `TASK`, `EMAIL`), if Connect says.
 pub fn contact_channel(event: &Value) -> Option<String> {
     event
@@ -209,11 +232,20 @@ impl ContactFlowLookup {
             return answer;
         }
         answer.queue_id = asked.clone().unwrap_or_default();
+        let source = requested_source(event);
         // One read for everything: the head and the shards the queues live in.
-        let ids: Vec<String> = asked.iter().chain(&candidates).cloned().collect();
+        let asks: Vec<QueueAsk> = asked
+            .iter()
+            .chain(&candidates)
+            .map(|id| ask(id, source.as_ref()))
+            .collect();
         let read = async {
-            match ids.as_slice() {
-                [one] => self.reader.latest_queue(one).await.map(|q| vec![q]),
+            match asks.as_slice() {
+                [one] => self
+                    .reader
+                    .latest_queue(&one.queue_id, one.source.as_ref())
+                    .await
+                    .map(|q| vec![q]),
                 many => self.reader.latest_queues(many).await,
             }
         };
@@ -234,13 +266,19 @@ impl ContactFlowLookup {
             }
         };
         let channel = contact_channel(event);
-        if asked.is_some()
-            && let Some(Some(latest)) = found.next()
-        {
-            answer = self.describe(&latest, channel.as_deref());
+        if asked.is_some() {
+            match found.next() {
+                Some(QueueMatch::Found(latest)) => {
+                    answer = self.describe(&latest, channel.as_deref())
+                }
+                Some(QueueMatch::Ambiguous(_)) => answer.status = Status::Ambiguous,
+                _ => {}
+            }
         }
+        // A candidate two sources share, asked without its source, is
+        // no candidate: the flow could not route to "either".
         let best = found
-            .flatten()
+            .filter_map(QueueMatch::found)
             .filter(|latest| !self.freshness(latest).1)
             .filter_map(|latest| {
                 let wait = wait_for(&latest.queue, channel.as_deref())?;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, Settings};
-use crate::model::{QueueStats, queue_key};
+use crate::model::{QueueStats, SourceName, queue_key, split_source};
 
 pub const SETTING: &str = "QUEUE_LEVELS";
 
@@ -125,8 +125,12 @@ impl Rule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LevelRules {
     default: Vec<Rule>,
-    /// A queue's own rules, by queue key (an ARN and its bare id agree).
+    /// A queue's own rules for that id in any source (`"<queueId>"`), by
+    /// queue key (an ARN and its bare id agree).
     queues: BTreeMap<String, Vec<Rule>>,
+    /// Rules for one source's queue (`"<source>:<queueId>"`): they win
+    /// over the any-source ones (DESIGN, "A queue is (source, queueId)").
+    source_queues: BTreeMap<SourceName, BTreeMap<String, Vec<Rule>>>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +153,7 @@ impl Default for LevelRules {
                 when: When::Above,
             }],
             queues: BTreeMap::new(),
+            source_queues: BTreeMap::new(),
         }
     }
 }
@@ -168,16 +173,13 @@ impl LevelRules {
             )
         })?;
         let defaults = Self::default();
-        let rules = Self {
+        let mut rules = Self {
             default: document.default.unwrap_or(defaults.default),
-            queues: document
-                .queues
-                .into_iter()
-                .map(|(id, rules)| (queue_key(&id).to_owned(), rules))
-                .collect(),
+            queues: BTreeMap::new(),
+            source_queues: BTreeMap::new(),
         };
         for (whose, rule) in rules.default.iter().map(|r| ("default", r)).chain(
-            rules
+            document
                 .queues
                 .iter()
                 .flat_map(|(id, rs)| rs.iter().map(move |r| (id.as_str(), r))),
@@ -201,6 +203,22 @@ impl LevelRules {
                 }
             }
         }
+        for (id, queue_rules) in document.queues {
+            match split_source(&id) {
+                (Some(source), queue_id) => {
+                    rules
+                        .source_queues
+                        .entry(source)
+                        .or_default()
+                        .insert(queue_key(queue_id).to_owned(), queue_rules);
+                }
+                (None, queue_id) => {
+                    rules
+                        .queues
+                        .insert(queue_key(queue_id).to_owned(), queue_rules);
+                }
+            }
+        }
         Ok(rules)
     }
 
@@ -210,9 +228,12 @@ impl LevelRules {
         if queue.stale {
             return Level::Unknown;
         }
+        let key = queue_key(&queue.queue_id);
         let rules = self
-            .queues
-            .get(queue_key(&queue.queue_id))
+            .source_queues
+            .get(&queue.source)
+            .and_then(|queues| queues.get(key))
+            .or_else(|| self.queues.get(key))
             .unwrap_or(&self.default);
         rules
             .iter()
@@ -276,6 +297,37 @@ mod tests {
         );
         // A rule whose figure is null does not count.
         assert_eq!(rules.level_of(&queue("q", Some(70), None)), Level::Warning);
+    }
+
+    #[test]
+    fn a_source_prefixed_rule_is_for_that_sources_queue_alone() {
+        let rules = LevelRules::parse(
+            r#"{"queues": {
+                "7": [{"metric": "itemsInQueue", "warning": 1, "critical": 2}],
+                "8x8:7": [{"metric": "itemsInQueue", "warning": 100, "critical": 200}]
+            }}"#,
+        )
+        .unwrap();
+        let mut symbee = queue("7", None, None);
+        symbee.source = SourceName::Symbee;
+        symbee.counters.items_in_queue = Some(5);
+        let mut eight = symbee.clone();
+        eight.source = SourceName::EightByEight;
+        assert_eq!(
+            rules.level_of(&symbee),
+            Level::Critical,
+            "the any-source rule"
+        );
+        assert_eq!(rules.level_of(&eight), Level::Normal, "8x8's own rule wins");
+        // An ARN is an id, not a source named "arn".
+        let arn = "arn:aws:connect:us-east-1:1:instance/i/queue/q";
+        let rules = LevelRules::parse(&format!(
+            r#"{{"queues": {{"{arn}": [{{"metric": "itemsInQueue", "warning": 1}}]}}}}"#
+        ))
+        .unwrap();
+        let mut connect = queue("q", None, None);
+        connect.counters.items_in_queue = Some(3);
+        assert_eq!(rules.level_of(&connect), Level::Warning);
     }
 
     #[test]

@@ -401,6 +401,19 @@ pub fn is_queue(requested: &str, source: Option<&SourceName>, queue: &QueueStats
     source.is_none_or(|s| *s == queue.source) && names_queue(requested, &queue.queue_id)
 }
 
+/// Splits `"<source>:<queueId>"` into its source and id; text without a
+/// known source before its first colon (an ARN, a plain id) is an id of
+/// any source.
+pub fn split_source(text: &str) -> (Option<SourceName>, &str) {
+    if let Some((prefix, id)) = text.split_once(':') {
+        let source = SourceName::from(prefix);
+        if !matches!(source, SourceName::Other(_)) && !id.is_empty() {
+            return (Some(source), id);
+        }
+    }
+    (None, text)
+}
+
 /// 64-bit FNV-1a: tiny, fast and the same on every build and platform
 /// (std's hasher is randomly seeded). Also the API's ETag.
 pub fn fnv1a(bytes: &[u8]) -> u64 {

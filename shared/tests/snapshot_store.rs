@@ -69,9 +69,10 @@ async fn given_a_newer_snapshot_when_an_older_one_arrives_then_it_does_not_overw
     assert_eq!(latest, newer);
     assert_eq!(
         store
-            .latest_queue("a")
+            .latest_queue("a", None)
             .await
             .unwrap()
+            .found()
             .unwrap()
             .queue
             .counters
@@ -81,7 +82,7 @@ async fn given_a_newer_snapshot_when_an_older_one_arrives_then_it_does_not_overw
 
     // AND the late poll is still history: it was a true observation
     let history = store
-        .queue_history("a", Utc::now() - ChronoDuration::minutes(10))
+        .queue_history("a", None, Utc::now() - ChronoDuration::minutes(10))
         .await
         .unwrap();
     let ids: Vec<&str> = history.iter().map(|p| p.snapshot_id.as_str()).collect();
@@ -102,7 +103,7 @@ async fn writing_the_same_snapshot_twice_is_idempotent() {
     );
     assert_eq!(
         store
-            .queue_history("a", Utc::now() - ChronoDuration::minutes(1))
+            .queue_history("a", None, Utc::now() - ChronoDuration::minutes(1))
             .await
             .unwrap()
             .len(),
@@ -127,7 +128,14 @@ async fn a_newer_snapshot_replaces_every_shard_so_vanished_queues_disappear() {
     let latest = store.latest_snapshot().await.unwrap().unwrap();
     assert_eq!(latest.snapshot_id, "second");
     assert_eq!(latest.queues.len(), 1);
-    assert!(store.latest_queue("q2").await.unwrap().is_none());
+    assert!(
+        store
+            .latest_queue("q2", None)
+            .await
+            .unwrap()
+            .found()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -146,7 +154,7 @@ async fn history_is_bounded_by_its_start_and_ordered() {
     }
 
     let last_40 = store
-        .queue_history("a", Utc::now() - ChronoDuration::minutes(40))
+        .queue_history("a", None, Utc::now() - ChronoDuration::minutes(40))
         .await
         .unwrap();
 
@@ -157,7 +165,7 @@ async fn history_is_bounded_by_its_start_and_ordered() {
     assert_eq!(figures, vec![Some(30), Some(10)]);
     assert!(
         store
-            .queue_history("unknown", Utc::now() - ChronoDuration::minutes(60))
+            .queue_history("unknown", None, Utc::now() - ChronoDuration::minutes(60))
             .await
             .unwrap()
             .is_empty()
@@ -168,7 +176,14 @@ async fn history_is_bounded_by_its_start_and_ordered() {
 async fn an_empty_table_has_no_snapshot() {
     let store = store().await;
     assert!(store.latest_snapshot().await.unwrap().is_none());
-    assert!(store.latest_queue("a").await.unwrap().is_none());
+    assert!(
+        store
+            .latest_queue("a", None)
+            .await
+            .unwrap()
+            .found()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -250,7 +265,12 @@ async fn readers_racing_a_writer_never_see_a_mixed_or_older_snapshot() {
                         check(&snapshot.snapshot_id, figures);
                     }
                     1 => {
-                        let one = store.latest_queue("q-007").await.unwrap().unwrap();
+                        let one = store
+                            .latest_queue("q-007", None)
+                            .await
+                            .unwrap()
+                            .found()
+                            .unwrap();
                         check(&one.snapshot_id, vec![one.queue.counters.items_in_queue]);
                     }
                     _ => {
@@ -333,9 +353,10 @@ impl SnapshotReader for CountingReader {
     async fn queue_history(
         &self,
         queue_id: &str,
+        source: Option<&queue_stats::model::SourceName>,
         since: chrono::DateTime<Utc>,
     ) -> Result<Vec<queue_stats::store::HistoryPoint>, queue_stats::store::StoreError> {
-        self.inner.queue_history(queue_id, since).await
+        self.inner.queue_history(queue_id, source, since).await
     }
 }
 
@@ -355,7 +376,12 @@ async fn the_caching_reader_reads_a_shard_once_per_snapshot_and_follows_the_head
         .unwrap();
 
     for _ in 0..5 {
-        let a = reader.latest_queue("a").await.unwrap().unwrap();
+        let a = reader
+            .latest_queue("a", None)
+            .await
+            .unwrap()
+            .found()
+            .unwrap();
         assert_eq!(
             (a.snapshot_id.as_str(), a.queue.counters.items_in_queue),
             ("first", Some(1))
@@ -366,20 +392,37 @@ async fn the_caching_reader_reads_a_shard_once_per_snapshot_and_follows_the_head
         1,
         "one shard read for five answers"
     );
-    assert!(reader.latest_queue("nobody").await.unwrap().is_none());
+    assert!(
+        reader
+            .latest_queue("nobody", None)
+            .await
+            .unwrap()
+            .found()
+            .is_none()
+    );
 
     // A new poll: the head moves on, and so does every answer.
     writer
         .put_snapshot(&snapshot("second", 1, vec![queue("a", 10)]))
         .await
         .unwrap();
-    let a = reader.latest_queue("a").await.unwrap().unwrap();
+    let a = reader
+        .latest_queue("a", None)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(
         (a.snapshot_id.as_str(), a.queue.counters.items_in_queue),
         ("second", Some(10))
     );
     assert!(
-        reader.latest_queue("b").await.unwrap().is_none(),
+        reader
+            .latest_queue("b", None)
+            .await
+            .unwrap()
+            .found()
+            .is_none(),
         "b left with the new poll"
     );
     let whole = reader.latest_snapshot().await.unwrap().unwrap();

@@ -73,14 +73,32 @@ async fn given_the_seed_example_when_polled_then_store_and_stream_hold_it_field_
 
     // AND one queue is one read, by ARN or by bare Connect queue id
     let arn = wire[0]["queueInfo"]["queueId"].as_str().unwrap();
-    let by_arn = store.latest_queue(arn).await.unwrap().unwrap();
+    let by_arn = store
+        .latest_queue(arn, None)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
     assert_eq!(by_arn.queue.queue_id, arn);
     let bare = arn.rsplit('/').next().unwrap();
     assert_eq!(
-        store.latest_queue(bare).await.unwrap().unwrap().queue,
+        store
+            .latest_queue(bare, None)
+            .await
+            .unwrap()
+            .found()
+            .unwrap()
+            .queue,
         by_arn.queue
     );
-    assert!(store.latest_queue("no-such-queue").await.unwrap().is_none());
+    assert!(
+        store
+            .latest_queue("no-such-queue", None)
+            .await
+            .unwrap()
+            .found()
+            .is_none()
+    );
 
     // AND Kinesis has one record per queue with the documented envelope
     let records = harness.records().await;
@@ -370,9 +388,10 @@ async fn ten_thousand_queues_are_stored_and_read_back() {
         assert_same_queue(&serde_json::to_value(stored).unwrap(), wire);
     }
     let one = store
-        .latest_queue("skill-queue-09999")
+        .latest_queue("skill-queue-09999", None)
         .await
         .unwrap()
+        .found()
         .unwrap();
     assert_eq!(one.queue.queue_name, "Skill Queue 9999");
 }

@@ -342,11 +342,21 @@ async fn data(
         .into_response()
 }
 
+/// 8x8's reference example spells an extension as a number, its guide as
+/// text: the stand-in sends odd extensions as numbers and even ones as
+/// text, so every answer carries both spellings.
+fn extension(q: &EightQueue) -> Value {
+    match q.extension.parse::<u64>() {
+        Ok(number) if number % 2 == 1 => json!(number),
+        _ => json!(q.extension),
+    }
+}
+
 fn render(q: &EightQueue, successor: bool) -> Value {
     if successor {
         json!({
             "pbx": "standin", "site": q.site, "id": q.id, "name": q.name,
-            "deleted": q.deleted, "extension": q.extension,
+            "deleted": q.deleted, "extension": extension(q),
             "metrics": {
                 // A day's total beside the live figures: never to be read as live.
                 "enteredCalls": q.waiting * 40 + 7,
@@ -361,7 +371,7 @@ fn render(q: &EightQueue, successor: bool) -> Value {
         })
     } else {
         json!({
-            "name": q.name, "extension": q.extension, "pbx": "standin", "site": q.site,
+            "name": q.name, "extension": extension(q), "pbx": "standin", "site": q.site,
             "metrics": {
                 "waitingCalls": q.waiting,
                 "longestWaitingTime": q.longest_wait_secs * 1000,

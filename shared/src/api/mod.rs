@@ -20,9 +20,9 @@ use serde_json::json;
 
 use crate::config::ReaderConfig;
 use crate::model::names_queue;
-use crate::model::{QueueStats, Snapshot, SourceStatus, format_rfc3339};
+use crate::model::{QueueStats, Snapshot, SourceName, SourceStatus, format_rfc3339};
 use crate::store::layout::shard_of;
-use crate::store::{SnapshotReader, SnapshotSummary, StoreError};
+use crate::store::{QueueMatch, SnapshotReader, SnapshotSummary, StoreError};
 use request::{Params, Route, params, route, single};
 use stored::{AnswerCache, StoredAnswer};
 use wallboard::Wallboard;
@@ -209,7 +209,7 @@ impl Api {
         let params = params(&route, &request.raw_query)?;
         match route {
             Route::Snapshot => self.snapshot(request, &params).await,
-            Route::Queue(id) => self.queue(request, &id).await,
+            Route::Queue(id) => self.queue(request, &id, &params).await,
             Route::QueueHistory(id) => self.history(request, &id, &params).await,
             Route::Health => self.health(request).await,
             Route::Wallboard => Ok(self
@@ -317,9 +317,20 @@ impl Api {
         })
     }
 
-    async fn queue(&self, request: &HttpRequest, queue_id: &str) -> Result<HttpResponse, ApiError> {
-        let Some(latest) = self.read(self.reader.latest_queue(queue_id)).await? else {
-            return Err(queue_not_found(queue_id));
+    async fn queue(
+        &self,
+        request: &HttpRequest,
+        queue_id: &str,
+        params: &Params,
+    ) -> Result<HttpResponse, ApiError> {
+        let source = source_param(params)?;
+        let latest = match self
+            .read(self.reader.latest_queue(queue_id, source.as_ref()))
+            .await?
+        {
+            QueueMatch::Found(latest) => latest,
+            QueueMatch::NotFound => return Err(queue_not_found(queue_id, source.as_ref())),
+            QueueMatch::Ambiguous(sources) => return Err(ambiguous_queue(queue_id, &sources)),
         };
         let body = QueueBody {
             snapshot_id: &latest.snapshot_id,
@@ -356,21 +367,33 @@ impl Api {
                     )
                 })?,
         };
+        let source = source_param(params)?;
         let since = Utc::now() - chrono::Duration::minutes(minutes as i64);
         let points = self
-            .read(self.reader.queue_history(queue_id, since))
+            .read(self.reader.queue_history(queue_id, source.as_ref(), since))
             .await?;
-        if points.is_empty()
-            && self
-                .read(self.reader.latest_queue(queue_id))
+        let mut sources: Vec<SourceName> = points.iter().map(|p| p.queue.source.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        if sources.len() > 1 {
+            return Err(ambiguous_queue(queue_id, &sources));
+        }
+        if points.is_empty() {
+            match self
+                .read(self.reader.latest_queue(queue_id, source.as_ref()))
                 .await?
-                .is_none()
-        {
-            return Err(queue_not_found(queue_id));
+            {
+                QueueMatch::Found(_) => {}
+                QueueMatch::NotFound => return Err(queue_not_found(queue_id, source.as_ref())),
+                QueueMatch::Ambiguous(sources) => {
+                    return Err(ambiguous_queue(queue_id, &sources));
+                }
+            }
         }
         let observed_at = points.last().map(|p| p.observed_at).unwrap_or(since);
         let body = json!({
             "queueId": queue_id,
+            "source": sources.first().or(source.as_ref()),
             "minutes": minutes,
             "points": points
                 .iter()
@@ -435,14 +458,34 @@ fn no_snapshot_yet() -> ApiError {
     .with_header("retry-after", "10")
 }
 
-fn queue_not_found(queue_id: &str) -> ApiError {
+fn queue_not_found(queue_id: &str, source: Option<&SourceName>) -> ApiError {
+    let whose = source.map(|s| format!(" from {s}")).unwrap_or_default();
     ApiError::not_found(
         "QUEUE_NOT_FOUND",
         format!(
-            "no queue {:?} in the latest snapshot",
+            "no queue {:?}{whose} in the latest snapshot",
             request::sanitize(queue_id)
         ),
     )
+}
+
+/// 409: the id names a queue in several sources and none was given.
+fn ambiguous_queue(queue_id: &str, sources: &[SourceName]) -> ApiError {
+    let names: Vec<&str> = sources.iter().map(SourceName::as_str).collect();
+    ApiError::new(
+        409,
+        "AMBIGUOUS_QUEUE",
+        format!(
+            "queue {:?} is reported by {}: ask with ?source= one of them",
+            request::sanitize(queue_id),
+            names.join(" and ")
+        ),
+    )
+}
+
+/// The `source` a queue lookup is narrowed to, if any.
+fn source_param(params: &Params) -> Result<Option<SourceName>, ApiError> {
+    Ok(single(params, "source")?.map(SourceName::from))
 }
 
 /// Keeps the queues every given filter matches (values of one filter are

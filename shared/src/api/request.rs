@@ -42,8 +42,9 @@ impl Route {
     fn allowed_params(&self) -> &'static [&'static str] {
         match self {
             Route::Snapshot => &["source", "taskType", "deliveryProvider", "queueId"],
-            Route::QueueHistory(_) => &["minutes"],
-            Route::Queue(_) | Route::Health | Route::Wallboard => &[],
+            Route::QueueHistory(_) => &["minutes", "source"],
+            Route::Queue(_) => &["source"],
+            Route::Health | Route::Wallboard => &[],
         }
     }
 }

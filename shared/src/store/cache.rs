@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::layout::StoredShard;
 use super::{HistoryPoint, SnapshotReader, SnapshotSummary, StoreError};
-use crate::model::QueueStats;
+use crate::model::{QueueStats, SourceName};
 
 pub struct CachingReader {
     inner: Arc<dyn SnapshotReader>,
@@ -95,9 +95,10 @@ impl SnapshotReader for CachingReader {
     async fn queue_history(
         &self,
         queue_id: &str,
+        source: Option<&SourceName>,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError> {
-        self.inner.queue_history(queue_id, since).await
+        self.inner.queue_history(queue_id, source, since).await
     }
 
     /// Decoded once per snapshot: later lookups in the same poll only scan.

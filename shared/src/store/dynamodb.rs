@@ -26,7 +26,7 @@ use super::{
 use crate::aws::describe_error;
 use crate::backoff::Backoff;
 use crate::gzip::Block;
-use crate::model::{Snapshot, SourceStatus, names_queue};
+use crate::model::{Snapshot, SourceName, SourceStatus, is_queue};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -531,6 +531,7 @@ impl SnapshotReader for DynamoSnapshotStore {
     async fn queue_history(
         &self,
         queue_id: &str,
+        source: Option<&SourceName>,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError> {
         let shard = shard_of(queue_id);
@@ -548,9 +549,11 @@ impl SnapshotReader for DynamoSnapshotStore {
             if expired {
                 continue;
             }
-            if let Some(queue) = history_queues(shard, item)?
+            // Every source's queue of that id (a shard holds them all),
+            // or the one source's asked for.
+            for queue in history_queues(shard, item)?
                 .into_iter()
-                .find(|q| names_queue(queue_id, &q.queue_id))
+                .filter(|q| is_queue(queue_id, source, q))
             {
                 points.push(HistoryPoint {
                     snapshot_id: get_s(item, ATTR_SNAPSHOT_ID)?.to_owned(),

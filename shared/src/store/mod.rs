@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::model::{QueueStats, Snapshot, SourceStatus, names_queue, sort_canonical};
+use crate::model::{QueueStats, Snapshot, SourceName, SourceStatus, is_queue, sort_canonical};
 use layout::{StoredShard, shard_of};
 
 /// Why the store could not serve or keep a snapshot. The SDK's error, when
@@ -92,6 +92,59 @@ pub struct LatestQueue {
     pub queue: QueueStats,
 }
 
+/// What a lookup of one queue found in the latest snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueueMatch {
+    Found(LatestQueue),
+    NotFound,
+    /// The id names a queue in each of these sources, and none was given
+    /// (DESIGN, "A queue is (source, queueId)").
+    Ambiguous(Vec<SourceName>),
+}
+
+impl QueueMatch {
+    /// The queue, when exactly one matched.
+    pub fn found(self) -> Option<LatestQueue> {
+        match self {
+            Self::Found(latest) => Some(latest),
+            _ => None,
+        }
+    }
+
+    /// The match for `queue_id` (of `source`, when given) among `queues`.
+    pub fn among(
+        queues: &[QueueStats],
+        queue_id: &str,
+        source: Option<&SourceName>,
+        summary: &SnapshotSummary,
+    ) -> Self {
+        let mut matches = queues.iter().filter(|q| is_queue(queue_id, source, q));
+        let Some(first) = matches.next() else {
+            return Self::NotFound;
+        };
+        let others: Vec<SourceName> = matches.map(|q| q.source.clone()).collect();
+        if others.is_empty() {
+            return Self::Found(LatestQueue {
+                snapshot_id: summary.snapshot_id.clone(),
+                observed_at: summary.observed_at,
+                queue: first.clone(),
+            });
+        }
+        let mut sources = vec![first.source.clone()];
+        sources.extend(others);
+        sources.sort();
+        sources.dedup();
+        Self::Ambiguous(sources)
+    }
+}
+
+/// One queue asked for: its id (ARN or bare id) and, optionally, its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueAsk {
+    pub queue_id: String,
+    pub source: Option<SourceName>,
+}
+
 /// The latest snapshot without its queues: what health checks need, and
 /// where its queues are kept.
 #[derive(Clone, Debug, PartialEq)]
@@ -151,10 +204,12 @@ pub trait SnapshotReader: Send + Sync {
         only: Option<&[u32]>,
     ) -> Result<Vec<StoredShard>, StoreError>;
 
-    /// A queue's observations since `since`, oldest first.
+    /// A queue's observations since `since`, oldest first: those of
+    /// every source that reported `queue_id`, or of `source` alone.
     async fn queue_history(
         &self,
         queue_id: &str,
+        source: Option<&SourceName>,
         since: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, StoreError>;
 
@@ -197,19 +252,17 @@ pub trait SnapshotReader: Send + Sync {
         }
     }
 
-    /// Several queues of the latest snapshot at once, in the order asked
-    /// (`None` for one it does not hold): the head and one batch read of
-    /// the shards they live in, however many queues are asked for.
-    async fn latest_queues(
-        &self,
-        queue_ids: &[String],
-    ) -> Result<Vec<Option<LatestQueue>>, StoreError> {
+    /// Several queues of the latest snapshot at once, in the order asked:
+    /// the head and one batch read of the shards they live in, however
+    /// many queues are asked for. (A queue's shard is a hash of its id
+    /// alone, so every source's queue of one id is in the same shard.)
+    async fn latest_queues(&self, asks: &[QueueAsk]) -> Result<Vec<QueueMatch>, StoreError> {
         let Some(summary) = self.latest_summary().await? else {
-            return Ok(vec![None; queue_ids.len()]);
+            return Ok(vec![QueueMatch::NotFound; asks.len()]);
         };
-        let mut shards: Vec<u32> = queue_ids
+        let mut shards: Vec<u32> = asks
             .iter()
-            .filter_map(|id| summary.shard_for(id))
+            .filter_map(|ask| summary.shard_for(&ask.queue_id))
             .collect();
         shards.sort_unstable();
         shards.dedup();
@@ -219,40 +272,28 @@ pub trait SnapshotReader: Send + Sync {
                 queues.extend(stored.decode().map_err(StoreError::Corrupt)?);
             }
         }
-        Ok(queue_ids
+        Ok(asks
             .iter()
-            .map(|id| {
-                queues
-                    .iter()
-                    .find(|q| names_queue(id, &q.queue_id))
-                    .map(|queue| LatestQueue {
-                        snapshot_id: summary.snapshot_id.clone(),
-                        observed_at: summary.observed_at,
-                        queue: queue.clone(),
-                    })
-            })
+            .map(|ask| QueueMatch::among(&queues, &ask.queue_id, ask.source.as_ref(), &summary))
             .collect())
     }
 
     /// One queue of the latest snapshot, by queue id, queue ARN or bare
-    /// Connect queue id: the head and one shard.
-    async fn latest_queue(&self, queue_id: &str) -> Result<Option<LatestQueue>, StoreError> {
+    /// Connect queue id, of `source` when given: the head and one shard.
+    async fn latest_queue(
+        &self,
+        queue_id: &str,
+        source: Option<&SourceName>,
+    ) -> Result<QueueMatch, StoreError> {
         let Some(summary) = self.latest_summary().await? else {
-            return Ok(None);
+            return Ok(QueueMatch::NotFound);
         };
         let Some(shard) = summary.shard_for(queue_id) else {
-            return Ok(None);
+            return Ok(QueueMatch::NotFound);
         };
         let Some(queues) = self.shard_queues(&summary, shard).await? else {
-            return Ok(None);
+            return Ok(QueueMatch::NotFound);
         };
-        Ok(queues
-            .iter()
-            .find(|q| names_queue(queue_id, &q.queue_id))
-            .map(|queue| LatestQueue {
-                snapshot_id: summary.snapshot_id,
-                observed_at: summary.observed_at,
-                queue: queue.clone(),
-            }))
+        Ok(QueueMatch::among(&queues, queue_id, source, &summary))
     }
 }

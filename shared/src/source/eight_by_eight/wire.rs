@@ -26,13 +26,33 @@ struct Envelope<M> {
 
 #[derive(Deserialize)]
 struct WireQueue<M> {
+    #[serde(default, deserialize_with = "text_or_number")]
     id: Option<String>,
     name: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
     extension: Option<String>,
+    #[serde(default, deserialize_with = "text_or_number")]
     site: Option<String>,
     #[serde(default)]
     deleted: bool,
     metrics: Option<M>,
+}
+
+/// 8x8's documents disagree on these fields' types: the reference's
+/// example sends `"extension": 1000`, its guide `"1000"`. Either is read
+/// as the text it spells, so one queue's spelling never makes the whole
+/// answer unreadable.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
+        Text::Text(text) => text,
+        Text::Number(number) => number.to_string(),
+    }))
 }
 
 /// The successor's live figures (only the `ongoing*` ones: the rest are
@@ -231,6 +251,20 @@ mod tests {
         assert_eq!(c.items_scheduled, None);
         assert_eq!(q.site.as_deref(), Some("SanJose"));
         assert_eq!(q.vendor_averages.as_ref().unwrap().waiting_time, Some(40.5));
+    }
+
+    #[test]
+    fn numeric_ids_and_extensions_read_as_their_text() {
+        let body = br#"{"callQueues": [
+            {"id": 8800, "name": "Sales", "extension": 1000, "site": 12, "metrics": {"ongoingWaitingCalls": 3}},
+            {"id": "8801", "name": "Care", "extension": "1001", "metrics": {"ongoingWaitingCalls": 1}}
+        ]}"#;
+        let queues = parse_queues(Endpoint::CallQueueMetrics, body).unwrap();
+        let ids: Vec<&str> = queues.iter().map(|q| q.queue_id.as_str()).collect();
+        assert_eq!(ids, ["8800", "8801"]);
+        let body = br#"{"callQueues": [{"name": "Narbo", "extension": 153964, "metrics": {"waitingCalls": 1}}]}"#;
+        let queues = parse_queues(Endpoint::Realtime, body).unwrap();
+        assert_eq!(queues[0].queue_id, "153964");
     }
 
     #[test]
