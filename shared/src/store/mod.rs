@@ -95,7 +95,8 @@ pub struct LatestQueue {
 /// What a lookup of one queue found in the latest snapshot.
 #[derive(Clone, Debug, PartialEq)]
 pub enum QueueMatch {
-    Found(LatestQueue),
+    /// Boxed: a queue is large beside the other answers.
+    Found(Box<LatestQueue>),
     NotFound,
     /// The id names a queue in each of these sources, and none was given
     /// (DESIGN, "A queue is (source, queueId)").
@@ -106,7 +107,7 @@ impl QueueMatch {
     /// The queue, when exactly one matched.
     pub fn found(self) -> Option<LatestQueue> {
         match self {
-            Self::Found(latest) => Some(latest),
+            Self::Found(latest) => Some(*latest),
             _ => None,
         }
     }
@@ -124,11 +125,11 @@ impl QueueMatch {
         };
         let others: Vec<SourceName> = matches.map(|q| q.source.clone()).collect();
         if others.is_empty() {
-            return Self::Found(LatestQueue {
+            return Self::Found(Box::new(LatestQueue {
                 snapshot_id: summary.snapshot_id.clone(),
                 observed_at: summary.observed_at,
                 queue: first.clone(),
-            });
+            }));
         }
         let mut sources = vec![first.source.clone()];
         sources.extend(others);
