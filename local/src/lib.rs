@@ -4,7 +4,6 @@
 //! a local Lambda runtime API: the poller on its schedule, the API behind
 //! a local HTTP gateway, the contact flow on demand.
 
-pub mod faults;
 pub mod gateway;
 pub mod runtime;
 pub mod setup;

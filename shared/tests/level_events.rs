@@ -288,3 +288,274 @@ async fn an_unreachable_bus_loses_nothing_events_follow_when_it_is_back() {
     assert_eq!(report.events.events_sent, 1);
     assert_eq!(inbox.events().await.len(), 1);
 }
+
+// ---- At production scale: a slow bus, a cut-off process, an outage, a shared id ----
+
+use queue_stats::poller::CycleReport;
+use standins::aws_front::{EventsFault, EventsMode, FaultProxy};
+use std::time::Duration;
+
+/// A fault front before moto, an SDK whose every call goes through it,
+/// and a bus on it.
+async fn front() -> (FaultProxy, aws_config::SdkConfig, String) {
+    let front = FaultProxy::start("127.0.0.1:0".parse().unwrap(), &moto_endpoint())
+        .await
+        .unwrap();
+    let sdk = sdk_at(front.url(), "us-east-1").await;
+    let bus = create_bus(&sdk).await;
+    (front, sdk, bus)
+}
+
+/// Symbee queues skill-queue-00000.. with these lengths.
+async fn serve_lengths(harness: &Harness, lengths: impl Iterator<Item = u64>) {
+    let lengths: Vec<u64> = lengths.collect();
+    let mut queues = symbee_queues(lengths.len());
+    for (queue, length) in queues.iter_mut().zip(lengths) {
+        queue["itemsInQueue"] = json!(length);
+    }
+    harness.standin.set_queues(queues).await;
+}
+
+/// Queue level events by queue id, in the order they reached the bus.
+fn level_events_by_queue(events: &[Value]) -> std::collections::BTreeMap<String, Vec<Value>> {
+    let mut by_queue: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for event in events.iter().filter(|e| e.get("queueId").is_some()) {
+        by_queue
+            .entry(format!(
+                "{}:{}",
+                event["source"].as_str().unwrap(),
+                event["queueId"].as_str().unwrap()
+            ))
+            .or_default()
+            .push(event.clone());
+    }
+    by_queue
+}
+
+fn totals(reports: &[CycleReport]) -> (usize, usize) {
+    (
+        reports.iter().map(|r| r.events.events_sent).sum(),
+        reports.iter().map(|r| r.events.events_refused).sum(),
+    )
+}
+
+#[tokio::test]
+async fn a_burst_of_1500_changes_on_a_slow_bus_drains_over_cycles_each_announced_once() {
+    let harness = Harness::new().await;
+    let (front, sdk, bus) = front().await;
+    // 50 ms a PutEvents call, as a real bus; every third entry refused.
+    front
+        .set_events(EventsFault {
+            delay: Duration::from_millis(50),
+            mode: EventsMode::Partial,
+        })
+        .await;
+    // A second of calls a cycle, ten at a time: fewer than 1,500 fit in
+    // one on moto.
+    let settings = [
+        ("QUEUE_LEVELS", RULES),
+        ("EVENT_BUS_NAME", bus.as_str()),
+        ("LEVEL_HOLD_CYCLES", "1"),
+        ("EVENTS_BUDGET_MS", "1000"),
+        ("EVENTS_CONCURRENCY", "10"),
+    ];
+    let poller = harness.poller_on(&sdk, &settings);
+    serve_lengths(&harness, (0..1500).map(|_| 0)).await;
+    let adopted = poller.run_cycle().await;
+    assert_eq!(
+        adopted.events.events_pending, 0,
+        "normal queues are adopted silently"
+    );
+
+    serve_lengths(&harness, (0..1500).map(|_| 12)).await;
+    let mut reports = vec![poller.run_cycle().await];
+    let first = &reports[0].events;
+    assert!(first.events_sent > 0, "{first:?}");
+    assert!(
+        first.events_pending > 0,
+        "the burst does not fit one cycle: {first:?}"
+    );
+    assert_eq!(first.events_sent + first.events_pending, 1500, "{first:?}");
+    while reports.last().unwrap().events.events_pending > 0 {
+        reports.push(poller.run_cycle().await);
+        assert!(reports.len() < 20, "the backlog drains by itself");
+    }
+    // Once more: nothing is left to say.
+    let quiet = poller.run_cycle().await;
+    assert_eq!(
+        (quiet.events.events_sent, quiet.events.events_pending),
+        (0, 0)
+    );
+
+    let (sent, refused) = totals(&reports);
+    assert_eq!(sent, 1500, "the cycle reports count every accepted event");
+    assert!(
+        refused >= 1500 / 3,
+        "refused entries are counted ({refused})"
+    );
+    let on_bus = front.forwarded_events();
+    assert_eq!(on_bus.len(), 1500, "each change reached the bus once");
+    let by_queue = level_events_by_queue(&on_bus);
+    assert_eq!(by_queue.len(), 1500);
+    assert!(
+        by_queue
+            .values()
+            .all(|events| events.len() == 1 && events[0]["to"] == "critical")
+    );
+}
+
+#[test]
+fn a_process_stopped_mid_burst_is_resumed_by_the_next_without_repeats() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // The world (stand-in, fault front) on a runtime of its own, which
+    // outlives the processes.
+    let world = runtime();
+    let (harness, front, sdk, bus) = world.block_on(async {
+        let harness = Harness::new().await;
+        let (front, sdk, bus) = front().await;
+        serve_lengths(&harness, (0..200).map(|_| 0)).await;
+        (harness, front, sdk, bus)
+    });
+    let settings = [
+        ("QUEUE_LEVELS", RULES),
+        ("EVENT_BUS_NAME", bus.as_str()),
+        ("LEVEL_HOLD_CYCLES", "1"),
+    ];
+    // The first process: five calls go through, every later one hangs.
+    let process = runtime();
+    process.block_on(async {
+        let first = harness.poller_on(&sdk, &settings);
+        first.run_cycle().await;
+        front
+            .set_events(EventsFault {
+                delay: Duration::from_millis(20),
+                mode: EventsMode::StallAfter(5),
+            })
+            .await;
+        serve_lengths(&harness, (0..200).map(|_| 12)).await;
+        let cycle = tokio::spawn(async move { first.run_cycle().await });
+        // Wait until the five accepted calls are journalled, then stop the
+        // process where it stands (its other calls hang at the bus).
+        let journal = aws_sdk_dynamodb::Client::new(&harness.sdk);
+        loop {
+            let items = journal
+                .query()
+                .table_name(&harness.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :j)")
+                .expression_attribute_values(
+                    ":pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("levels".into()),
+                )
+                .expression_attribute_values(
+                    ":j",
+                    aws_sdk_dynamodb::types::AttributeValue::S("announced#".into()),
+                )
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            if items.count() >= 5 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        cycle.abort();
+    });
+    // Dropping its runtime ends every task of the first process, the
+    // announcer's sender among them: the process is gone.
+    drop(process);
+    assert_eq!(
+        front.forwarded_events().len(),
+        50,
+        "five calls of ten reached the bus"
+    );
+
+    runtime().block_on(async {
+        front.set_events(EventsFault::default()).await;
+        let next = harness.poller_on(&sdk, &settings);
+        let report = next.run_cycle().await;
+        assert_eq!(report.events.events_sent, 150, "{:?}", report.events);
+        assert_eq!(report.events.events_pending, 0);
+    });
+    let by_queue = level_events_by_queue(&front.forwarded_events());
+    assert_eq!(by_queue.len(), 200, "no change lost");
+    assert!(
+        by_queue.values().all(|events| events.len() == 1),
+        "none repeated"
+    );
+    drop(world);
+}
+
+#[tokio::test]
+async fn a_source_outage_is_one_event_down_and_one_up_and_no_queue_event() {
+    let harness = Harness::new().await;
+    let (front, sdk, bus) = front().await;
+    let poller = harness.poller_on(
+        &sdk,
+        &[("QUEUE_LEVELS", RULES), ("EVENT_BUS_NAME", bus.as_str())],
+    );
+    // Ten queues, three of them critical, announced and settled.
+    serve_lengths(&harness, (0..10).map(|i| if i < 3 { 12 } else { 0 })).await;
+    for _ in 0..3 {
+        poller.run_cycle().await;
+    }
+    assert_eq!(front.forwarded_events().len(), 3);
+    // Symbee fails for three cycles, then comes back unchanged.
+    harness
+        .standin
+        .inject([
+            standins::symbee::Fault::Status { status: 503 },
+            standins::symbee::Fault::Status { status: 503 },
+            standins::symbee::Fault::Status { status: 503 },
+        ])
+        .await;
+    let mut reports = Vec::new();
+    for _ in 0..5 {
+        reports.push(poller.run_cycle().await);
+    }
+    let events = front.forwarded_events()[3..].to_vec();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let (down, up) = (&events[0], &events[1]);
+    assert_eq!(
+        (
+            down["source"].as_str(),
+            down["from"].as_str(),
+            down["to"].as_str()
+        ),
+        (Some("symbee"), Some("ok"), Some("error"))
+    );
+    assert_eq!(down["error"]["code"], "UPSTREAM_STATUS");
+    assert_eq!(down["queueCount"], 10, "its queues carried over stale");
+    assert_eq!(
+        down["snapshotId"],
+        json!(reports[1].snapshot_id),
+        "announced after two failing cycles"
+    );
+    assert_eq!(
+        (up["from"].as_str(), up["to"].as_str()),
+        (Some("error"), Some("ok"))
+    );
+    assert!(
+        events.iter().all(|e| e.get("queueId").is_none()),
+        "no per-queue event"
+    );
+    assert_eq!(totals(&reports).0, 2);
+
+    // After the outage only real differences are announced.
+    serve_lengths(&harness, (0..10).map(|i| if i < 2 { 12 } else { 0 })).await;
+    poller.run_cycle().await;
+    poller.run_cycle().await;
+    let events = front.forwarded_events()[5..].to_vec();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["queueId"], "skill-queue-00002");
+    assert_eq!(
+        (events[0]["from"].as_str(), events[0]["to"].as_str()),
+        (Some("critical"), Some("normal"))
+    );
+}

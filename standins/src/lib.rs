@@ -6,6 +6,7 @@
 //! passes proves our client agrees with the documented wire format, not
 //! with itself.
 
+pub mod aws_front;
 pub mod bearer;
 pub mod clarity;
 pub mod connect;

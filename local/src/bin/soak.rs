@@ -27,9 +27,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use local_run::faults::{AwsFault, FaultProxy};
 use local_run::{Running, Settings, invoke_poller, start};
 use serde_json::{Value, json};
+use standins::aws_front::{AwsFault, FaultProxy};
 use standins::connect::ConnectFault;
 use standins::eight_by_eight::EightFault;
 use standins::symbee::Fault;

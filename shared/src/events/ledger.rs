@@ -388,14 +388,22 @@ impl Ledger {
         let mut delta = AnnouncedState::default();
         let mut settled = Settled::default();
         // One pause for the whole call's refusals: they were refused
-        // together and go out together again, not one by one.
-        let attempts = batch
-            .subjects
-            .iter()
-            .filter_map(|s| self.due.get(s))
-            .map(|d| d.attempts + 1)
-            .max()
-            .unwrap_or(1);
+        // together and go out together again, not one by one. A call the
+        // bus took in part is a busy bus: a short pause. A call refused
+        // whole (throttled, denied, no such bus) backs off further each
+        // time, up to a minute.
+        let took_some = deliveries.iter().any(|d| *d == Delivery::Accepted);
+        let attempts = if took_some {
+            1
+        } else {
+            batch
+                .subjects
+                .iter()
+                .filter_map(|s| self.due.get(s))
+                .map(|d| d.attempts + 1)
+                .max()
+                .unwrap_or(1)
+        };
         let retry_at = now + retry_delay(attempts);
         for (index, subject) in batch.subjects.iter().enumerate() {
             let delivery = deliveries

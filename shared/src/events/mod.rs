@@ -202,6 +202,9 @@ impl Inner {
             if in_flight.is_empty() {
                 // Nothing ready: wait for a refused entry's retry if it
                 // comes within the budget.
+                if Instant::now() >= deadline {
+                    break;
+                }
                 match self.with_ledger(|l| l.next_retry()) {
                     Some(at) if at < deadline => {
                         tokio::time::sleep_until(at).await;

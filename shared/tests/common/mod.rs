@@ -242,10 +242,17 @@ impl Harness {
     /// What the poller's sources may use here: moto for AWS, with every
     /// Secrets Manager read counted.
     pub fn deps(&self) -> (SourceDeps, Arc<CountingSecrets>) {
+        self.deps_on(&self.sdk)
+    }
+
+    /// As [`Harness::deps`], with every AWS call going to `sdk`'s endpoint
+    /// (a fault front before moto).
+    pub fn deps_on(&self, sdk: &SdkConfig) -> (SourceDeps, Arc<CountingSecrets>) {
         let counter = Arc::new(CountingSecrets::default());
+        let main = sdk.clone();
         let sdk = self.sdk.clone();
         let reads = counter.clone();
-        let deps = SourceDeps::aws(&self.sdk).with_secrets(move |region| {
+        let deps = SourceDeps::aws(&main).with_secrets(move |region| {
             Arc::new(CountingSecrets {
                 inner: Some(SecretsManagerSource::in_region(&sdk, region)),
                 reads: reads.reads.clone(),
@@ -260,6 +267,13 @@ impl Harness {
         let (deps, reads) = self.deps();
         let poller = build_poller(&self.config(extra), &deps).expect("poller builds");
         (poller, reads)
+    }
+
+    /// The real poller with every AWS call going to `sdk` (Secrets Manager
+    /// reads stay on moto).
+    pub fn poller_on(&self, sdk: &SdkConfig, extra: &[(&str, &str)]) -> Poller {
+        let (deps, _) = self.deps_on(sdk);
+        build_poller(&self.config(extra), &deps).expect("poller builds")
     }
 
     /// The real poller with Connect on too, its client pointed at `connect_sdk`.

@@ -1,12 +1,16 @@
-//! A fault-injecting front for the AWS emulator, for the soak.
+//! A fault-injecting front for the AWS emulator, for the soak and the
+//! end-to-end tests.
 //!
 //! moto answers every call it can; AWS does not. This proxy sits between
 //! the functions and moto (`AWS_ENDPOINT_URL` points at it) and, while a
-//! fault is set, answers the way DynamoDB and Kinesis do under pressure:
-//! throttling, a failed condition, `UnprocessedItems`, and Kinesis partial
-//! failures. A failed Kinesis entry or an unprocessed item is never
-//! forwarded, so what the emulator holds is exactly what the caller was
-//! told went in: a resend is then a first write, never a duplicate.
+//! fault is set, answers the way DynamoDB, Kinesis and EventBridge do under
+//! pressure: throttling, a failed condition, `UnprocessedItems`, Kinesis
+//! and PutEvents partial failures, a denied PutEvents, and a bus that takes
+//! its time (a real PutEvents call takes tens of milliseconds). A refused
+//! entry or an unprocessed item is never forwarded, so what the emulator
+//! holds is exactly what the caller was told went in: a resend is then a
+//! first write, never a duplicate. Every PutEvents entry forwarded is
+//! recorded, so a test can count what reached the bus.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,10 +36,35 @@ pub enum AwsFault {
     DynamoUnprocessed,
 }
 
+/// How PutEvents is answered, independently of the other faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventsFault {
+    /// Each PutEvents call waits this long before it is forwarded.
+    pub delay: std::time::Duration,
+    pub mode: EventsMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventsMode {
+    #[default]
+    Pass,
+    /// Every third entry is refused (`ThrottlingException`), not forwarded.
+    Partial,
+    /// Every call is refused whole (`AccessDeniedException`).
+    Denied,
+    /// The first `n` calls pass; every later one is held forever and never
+    /// forwarded (a bus gone silent, or a process stopped while waiting).
+    StallAfter(u64),
+}
+
 struct Shared {
     upstream: String,
     http: reqwest::Client,
     fault: Mutex<AwsFault>,
+    events: Mutex<EventsFault>,
+    /// The `detail` of every PutEvents entry forwarded, in order.
+    forwarded_events: std::sync::Mutex<Vec<Value>>,
+    put_events_calls: AtomicU64,
     calls: AtomicU64,
     injected: AtomicU64,
 }
@@ -53,6 +82,9 @@ impl FaultProxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             fault: Mutex::new(AwsFault::None),
+            events: Mutex::new(EventsFault::default()),
+            forwarded_events: std::sync::Mutex::new(Vec::new()),
+            put_events_calls: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
         });
@@ -76,10 +108,32 @@ impl FaultProxy {
         *self.shared.fault.lock().await = fault;
     }
 
+    pub async fn set_events(&self, events: EventsFault) {
+        *self.shared.events.lock().await = events;
+    }
+
+    /// The `detail` of every event that reached the emulator's bus.
+    pub fn forwarded_events(&self) -> Vec<Value> {
+        self.shared
+            .forwarded_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// How many answers were faults rather than the emulator's.
     pub fn injected(&self) -> u64 {
         self.shared.injected.load(Ordering::Relaxed)
     }
+}
+
+fn events_error(kind: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/x-amz-json-1.1")],
+        json!({ "__type": kind, "message": message }).to_string(),
+    )
+        .into_response()
 }
 
 fn aws_error(kind: &str, message: &str) -> Response {
@@ -106,6 +160,30 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     let call = shared.calls.fetch_add(1, Ordering::Relaxed);
     let fault = *shared.fault.lock().await;
     let injected = || shared.injected.fetch_add(1, Ordering::Relaxed);
+    if target == "AWSEvents.PutEvents" {
+        let events = *shared.events.lock().await;
+        let call = shared.put_events_calls.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(events.delay).await;
+        return match events.mode {
+            EventsMode::StallAfter(n) if call >= n => {
+                injected();
+                std::future::pending().await
+            }
+            EventsMode::StallAfter(_) => put_events(&shared, &parts, body, false).await,
+            EventsMode::Denied => {
+                injected();
+                events_error(
+                    "AccessDeniedException",
+                    "User is not authorized to perform: events:PutEvents (injected)",
+                )
+            }
+            EventsMode::Partial => {
+                injected();
+                put_events(&shared, &parts, body, true).await
+            }
+            EventsMode::Pass => put_events(&shared, &parts, body, false).await,
+        };
+    }
     match (fault, target.as_str()) {
         (AwsFault::DynamoThrottle, t) if t.starts_with("DynamoDB_") && call % 2 == 0 => {
             injected();
@@ -278,5 +356,73 @@ async fn partial(shared: &Shared, parts: &axum::http::request::Parts, body: Byte
         StatusCode::OK,
         "application/x-amz-json-1.1",
         &json!({ "FailedRecordCount": failed_count, "Records": entries }),
+    )
+}
+
+/// Forwards PutEvents' entries (all, or all but every third when
+/// `partial`), records what went in, and answers for each entry in order.
+async fn put_events(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+    partial: bool,
+) -> Response {
+    let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+        return forward(shared, parts, body).await;
+    };
+    let entries = request["Entries"].as_array().cloned().unwrap_or_default();
+    let refused: Vec<bool> = (0..entries.len()).map(|i| partial && i % 3 == 1).collect();
+    let kept: Vec<Value> = entries
+        .iter()
+        .zip(&refused)
+        .filter(|(_, r)| !**r)
+        .map(|(e, _)| e.clone())
+        .collect();
+    let mut accepted: Vec<Value> = Vec::new();
+    if !kept.is_empty() {
+        request["Entries"] = Value::Array(kept.clone());
+        match send(shared, parts, Bytes::from(request.to_string())).await {
+            Ok((status, _, bytes)) if status.is_success() => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+                accepted = answer["Entries"].as_array().cloned().unwrap_or_default();
+                let mut log = shared
+                    .forwarded_events
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                for (entry, result) in kept.iter().zip(&accepted) {
+                    if result.get("ErrorCode").is_none() {
+                        let detail = entry["Detail"]
+                            .as_str()
+                            .and_then(|d| serde_json::from_str(d).ok())
+                            .unwrap_or(Value::Null);
+                        log.push(detail);
+                    }
+                }
+            }
+            Ok((status, _, bytes)) => return (status, bytes).into_response(),
+            Err(response) => return response,
+        }
+    }
+    let mut accepted = accepted.into_iter();
+    let results: Vec<Value> = refused
+        .iter()
+        .map(|r| {
+            if *r {
+                json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded (injected)"})
+            } else {
+                accepted.next().unwrap_or_else(|| json!({
+                    "ErrorCode": "InternalFailure", "ErrorMessage": "the emulator answered fewer entries"
+                }))
+            }
+        })
+        .collect();
+    let failed = results
+        .iter()
+        .filter(|r| r.get("ErrorCode").is_some())
+        .count();
+    json_response(
+        StatusCode::OK,
+        "application/x-amz-json-1.1",
+        &json!({ "FailedEntryCount": failed, "Entries": results }),
     )
 }
