@@ -392,7 +392,7 @@ impl Ledger {
         // bus took in part is a busy bus: a short pause. A call refused
         // whole (throttled, denied, no such bus) backs off further each
         // time, up to a minute.
-        let took_some = deliveries.iter().any(|d| *d == Delivery::Accepted);
+        let took_some = deliveries.contains(&Delivery::Accepted);
         let attempts = if took_some {
             1
         } else {
