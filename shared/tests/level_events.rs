@@ -559,3 +559,145 @@ async fn a_source_outage_is_one_event_down_and_one_up_and_no_queue_event() {
         (Some("critical"), Some("normal"))
     );
 }
+
+#[tokio::test]
+async fn two_sources_with_one_id_are_two_queues_through_the_whole_path() {
+    use queue_stats::api::HttpRequest;
+    use queue_stats::contact_flow::Status;
+    use queue_stats::model::SourceName;
+    use queue_stats::store::{QueueMatch, SnapshotReader};
+
+    const SHARED: &str = "skill-queue-00001";
+    let harness = Harness::new().await;
+    let (front, sdk, bus) = front().await;
+    let eight = EightWorld::start(&harness.sdk).await;
+    // 8x8's first queue has the id of a Symbee queue, and three calls waiting.
+    let mut queues = standins::eight_by_eight::synthetic_queues(3);
+    queues[0].id = SHARED.into();
+    queues[0].waiting = 3;
+    queues[0].deleted = false;
+    eight.standin.set_queues(queues).await;
+    serve_lengths(&harness, (0..4).map(|_| 0)).await;
+    // A rule for 8x8's queue alone; Symbee's keeps the default rules.
+    let rules = format!(
+        r#"{{"default": [{{"metric": "itemsInQueue", "warning": 5, "critical": 10}}],
+            "queues": {{"8x8:{SHARED}": [{{"metric": "itemsInQueue", "warning": 1, "critical": 2}}]}}}}"#
+    );
+    let eight_settings = eight.settings();
+    let mut settings = pairs(&eight_settings);
+    settings.extend_from_slice(&[
+        ("QUEUE_LEVELS", rules.as_str()),
+        ("EVENT_BUS_NAME", bus.as_str()),
+        ("LEVEL_HOLD_CYCLES", "1"),
+    ]);
+    let poller = harness.poller_on(&sdk, &settings);
+
+    // Snapshot and levels: two queues, each with its own level.
+    let report = poller.run_cycle().await;
+    assert!(report.wrote_everything(), "{report:?}");
+    let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
+    let shared: Vec<_> = snapshot
+        .queues
+        .iter()
+        .filter(|q| q.queue_id == SHARED)
+        .collect();
+    assert_eq!(shared.len(), 2);
+    let level_of = |source: SourceName| {
+        shared
+            .iter()
+            .find(|q| q.source == source)
+            .unwrap()
+            .level
+            .unwrap()
+    };
+    assert_eq!(
+        level_of(SourceName::EightByEight),
+        queue_stats::levels::Level::Critical
+    );
+    assert_eq!(
+        level_of(SourceName::Symbee),
+        queue_stats::levels::Level::Normal
+    );
+
+    // Events: 8x8's queue alone, and no word of Symbee's.
+    poller.run_cycle().await;
+    let events = front.forwarded_events();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(
+        (events[0]["source"].as_str(), events[0]["queueId"].as_str()),
+        (Some("8x8"), Some(SHARED))
+    );
+
+    // The store tells them apart.
+    let store = harness.store();
+    assert_eq!(
+        store.latest_queue(SHARED, None).await.unwrap(),
+        QueueMatch::Ambiguous(vec![SourceName::Symbee, SourceName::EightByEight])
+    );
+    let found = store
+        .latest_queue(SHARED, Some(&SourceName::EightByEight))
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!(found.queue.source, SourceName::EightByEight);
+
+    // The API: 409 without a source, each queue with one.
+    let api =
+        queue_stats::wiring::build_api(reader_config(&harness.table, &[]), &harness.sdk).await;
+    let get = |path: &str, query: &str| HttpRequest {
+        method: "GET".into(),
+        raw_path: path.into(),
+        raw_query: query.into(),
+        headers: vec![],
+    };
+    let path = format!("/v1/queues/{SHARED}");
+    let history = format!("{path}/history");
+    for route in [&path, &history] {
+        let answer = api.handle(&get(route, "")).await;
+        assert_eq!(answer.status, 409, "{route}");
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["error"]["code"], "AMBIGUOUS_QUEUE");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("symbee") && message.contains("8x8"),
+            "{message}"
+        );
+    }
+    for source in ["symbee", "8x8"] {
+        let answer = api.handle(&get(&path, &format!("source={source}"))).await;
+        assert_eq!(answer.status, 200);
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["queue"]["source"], source);
+        let answer = api
+            .handle(&get(&history, &format!("source={source}")))
+            .await;
+        assert_eq!(answer.status, 200);
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        let points = body["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2, "two polls");
+        assert!(points.iter().all(|p| p["queue"]["source"] == source));
+    }
+    let answer = api.handle(&get(&path, "source=clarity")).await;
+    assert_eq!(answer.status, 404);
+
+    // The contact flow: ambiguous without a source, each queue with one.
+    let flow =
+        queue_stats::wiring::build_contact_flow(reader_config(&harness.table, &[]), &harness.sdk)
+            .await;
+    let ask = |parameters: Value| json!({"Details": {"Parameters": parameters, "ContactData": {"Channel": "VOICE"}}});
+    let answer = flow.answer(&ask(json!({"queueId": SHARED}))).await;
+    assert_eq!((answer.found, answer.status), (false, Status::Ambiguous));
+    let answer = flow
+        .answer(&ask(json!({"queueId": SHARED, "source": "8x8"})))
+        .await;
+    assert_eq!(
+        (answer.found, answer.status, answer.items_in_queue),
+        (true, Status::Ok, Some(3))
+    );
+    assert_eq!(answer.level, queue_stats::levels::Level::Critical);
+    let answer = flow
+        .answer(&ask(json!({"queueId": format!("symbee:{SHARED}")})))
+        .await;
+    assert_eq!((answer.found, answer.items_in_queue), (true, Some(0)));
+}
