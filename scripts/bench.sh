@@ -156,6 +156,19 @@ warm "contact flow, 100" contact-flow 20 "<= 1 M" 200 $(reader 100)
 warm "contact flow, 10,000" contact-flow 10 "" 100 $(reader 10000)
 }
 
+# Level events: a 10,000-queue first deploy, every queue critical at once,
+# on a bus that takes 50 ms a PutEvents call (the world's BusStandin), the
+# announced state journalled on moto. Instructions per announced event,
+# and how long the burst took to drain (DESIGN: within 60 s).
+one=$(instructions announce announce 1)
+many=$(instructions announce announce 2)
+read -r _ mem < <(native announce announce 1)
+drain=$(grep -o 'announce_drain_s=[^ ]*\|announce_cycles=[^ ]*' "$OUT/announce.native.stderr" | cut -d= -f2 | paste -sd' ')
+read -r drain_s drain_cycles <<<"$drain"
+row "announce 10,000 level changes (per event)" "$(awk -v n=$((many - one)) 'BEGIN { printf "%.1f k", n / 10000 / 1e3 }')" "-" "$mem" "all in <= 60 s: ${drain_s} s, ${drain_cycles} cycles"
+"$VENV/bin/python" scripts/bench/profile_diff.py "$OUT/callgrind/announce.1.out" \
+  "$OUT/callgrind/announce.2.out" 1 6 "announce 10,000 level changes" >>"$OUT/profiles.txt" || true
+
 {
   echo "| what | instructions | CPU ms per warm repetition | peak RSS MB | target |"
   echo "| --- | --- | --- | --- | --- |"

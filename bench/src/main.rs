@@ -137,6 +137,12 @@ async fn world(file: &str) -> Result<(), Error> {
         connects.push(connect);
     }
 
+    // A bus that takes 50 ms a PutEvents call, as a real one does.
+    let bus =
+        standins::eventbridge::BusStandin::start("127.0.0.1:0".parse()?, Duration::from_millis(50))
+            .await?;
+    env.push(("BENCH_EVENTS_ENDPOINT".into(), bus.url().to_owned()));
+
     let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     std::fs::write(file, lines)?;
     eprintln!("bench world ready: {file}");
@@ -202,9 +208,83 @@ async fn probe(scenario: &str, reps: u32) -> Result<(), Error> {
                 meter.rep();
             }
         }
+        "announce" => announce(reps, &mut meter).await?,
         other => return Err(format!("unknown scenario {other:?}").into()),
     }
     meter.report();
+    Ok(())
+}
+
+/// Queues that turn critical at once in the `announce` scenario.
+const BURST: usize = 10_000;
+
+/// A first deploy on a big tenant, REPS times: 10,000 queues adopted as
+/// normal, then all critical at once, announced cycle after cycle (the
+/// default budget and concurrency) on a bus that takes 50 ms a call, with
+/// the announced state journalled in a table of its own. Prints how long
+/// each burst took to drain and how many cycles.
+async fn announce(reps: u32, meter: &mut Meter) -> Result<(), Error> {
+    use queue_stats::events::dynamodb::DynamoAnnouncedStore;
+    use queue_stats::events::eventbridge::EventBridgePublisher;
+    use queue_stats::events::{AnnounceSettings, Announcer};
+    use queue_stats::levels::Level;
+    let sdk = queue_stats::aws::load_sdk_config().await;
+    let bus = std::env::var("BENCH_EVENTS_ENDPOINT")?;
+    let eventbridge = aws_sdk_eventbridge::config::Builder::from(&sdk)
+        .endpoint_url(bus)
+        .build();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("bench-announce-{}", uuid::Uuid::new_v4().simple());
+    DynamoSnapshotStore::create_table(&dynamodb, &table).await?;
+    let announcer = Announcer::new(
+        Box::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::from_conf(eventbridge),
+            "default",
+        )),
+        Box::new(DynamoAnnouncedStore::new(dynamodb, &table)),
+        AnnounceSettings {
+            hold_cycles: 1,
+            budget: Duration::from_millis(4_000),
+            concurrency: 10,
+        },
+    );
+    let body = serde_json::to_vec(&standins::symbee::synthetic_queues(BURST))?;
+    let queues = queue_stats::source::symbee::wire::parse_response(&body)?;
+    for rep in 0..reps {
+        let snapshot = |level: Level, n: u32| {
+            let mut queues = queues.clone();
+            for queue in &mut queues {
+                // Each repetition's queues are new to the announcer.
+                queue.queue_id = format!("{}-{rep}", queue.queue_id);
+                queue.level = Some(level);
+            }
+            Arc::new(Snapshot {
+                snapshot_id: format!("bench-{rep}-{n}"),
+                observed_at: chrono::Utc::now(),
+                sources: vec![],
+                queues,
+            })
+        };
+        announcer.announce(snapshot(Level::Normal, 0)).await;
+        let started = std::time::Instant::now();
+        let (mut sent, mut cycles) = (0, 0);
+        loop {
+            cycles += 1;
+            let report = announcer.announce(snapshot(Level::Critical, cycles)).await;
+            sent += report.events_sent;
+            if report.events_pending == 0 {
+                break;
+            }
+        }
+        if sent != BURST {
+            return Err(format!("{sent} of {BURST} events announced").into());
+        }
+        eprintln!(
+            "announce_drain_s={:.2} announce_cycles={cycles}",
+            started.elapsed().as_secs_f64()
+        );
+        meter.rep();
+    }
     Ok(())
 }
 

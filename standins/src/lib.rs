@@ -11,5 +11,6 @@ pub mod bearer;
 pub mod clarity;
 pub mod connect;
 pub mod eight_by_eight;
+pub mod eventbridge;
 pub mod simulation;
 pub mod symbee;

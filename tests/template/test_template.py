@@ -269,13 +269,23 @@ class LevelEvents(unittest.TestCase):
         self.assertEqual(TEMPLATE["Parameters"]["EventBusName"]["Default"], "default")
 
     def test_mailing_level_changes_is_optional_and_only_the_rule_may_publish(self):
-        for name in ("LevelChangeTopic", "LevelChangeTopicPolicy", "LevelChangeRule"):
+        for name in ("LevelChangeTopic", "LevelChangeTopicPolicy", "LevelChangeRule", "SourceStatusChangeRule"):
             self.assertEqual(RESOURCES[name]["Condition"], "MailsLevelChanges", name)
-        rule = RESOURCES["LevelChangeRule"]["Properties"]
-        self.assertEqual(rule["EventPattern"]["source"], ["queue-stats"])
+        rules = {
+            "LevelChangeRule": "Queue Level Changed",
+            "SourceStatusChangeRule": "Source Status Changed",
+        }
+        for name, detail_type in rules.items():
+            rule = RESOURCES[name]["Properties"]
+            self.assertEqual(rule["EventPattern"], {"source": ["queue-stats"], "detail-type": [detail_type]})
+            self.assertEqual(rule["Targets"][0]["Arn"], {"Ref": "LevelChangeTopic"})
         policy = RESOURCES["LevelChangeTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
         self.assertEqual(policy["Principal"], {"Service": "events.amazonaws.com"})
-        self.assertIn("aws:SourceArn", str(policy["Condition"]))
+        # Only these two rules may publish to the topic.
+        self.assertEqual(
+            policy["Condition"]["ArnEquals"]["aws:SourceArn"],
+            [{"Fn::GetAtt": [name, "Arn"]} for name in rules],
+        )
 
 
 class Networking(unittest.TestCase):
