@@ -4,7 +4,11 @@
 #   - every cycle's records are in Kinesis exactly once per (snapshot, queue);
 #   - no reader saw time go back, a snapshot missing queues, or a 5xx other
 #     than a declared, retryable unavailability;
-#   - no process's memory grew.
+#   - no process's memory grew;
+#   - every level change reached the bus exactly once: per queue and per
+#     source, each event leaves from the state the last one reached (none
+#     lost, none twice), no event id twice, and the bus holds exactly what
+#     the cycles say they sent; no outage made a per-queue event.
 #
 #   scripts/soak.sh              30 minutes (SOAK_MINUTES to change)
 #   SOAK_MINUTES=3 scripts/soak.sh   as CI runs it
@@ -79,6 +83,36 @@ for name, samples in report["memory"].items():
     memory_rows.append((name, f"{early / 1024:.0f}", f"{late / 1024:.0f}", verdict))
     if not flat and name != "moto":
         failures.append(f"{name} memory grew from {early / 1024:.0f} to {late / 1024:.0f} MB")
+# Level events: what reached the bus (recorded by the fault front, in the
+# order it took them) against what the cycles say they sent.
+events = report.get("events", [])
+ids = [e.get("eventId") for e in events]
+repeated = len(ids) - len(set(ids))
+if repeated:
+    failures.append(f"{repeated} events reached the bus twice")
+chains = {}
+broken = 0
+for e in events:
+    if "queueId" in e:
+        key, first_from = ("queue", e["source"], e["queueId"]), (None, "normal")
+        if "unknown" in (e.get("from"), e.get("to")):
+            failures.append(f"a per-queue event for an unknown level: {e['source']}:{e['queueId']}")
+    else:
+        key, first_from = ("source", e["source"]), ("ok",)
+    last = chains.get(key)
+    if (last is None and e.get("from") not in first_from) or (last is not None and e.get("from") != last):
+        broken += 1
+        if broken <= 5:
+            failures.append(f"{key}: {e.get('from')} -> {e.get('to')} after {last} (a change lost or repeated)")
+    chains[key] = e.get("to")
+events_sent = sum(c.get("eventsSent", 0) for c in cycles)
+if events_sent != len(events):
+    failures.append(f"the cycles say {events_sent} events were sent; the bus took {len(events)}")
+source_events = [e for e in events if "queueId" not in e]
+outages = sum(1 for e in source_events if e.get("to") == "error")
+if "Symbee5xx" in report["phases"] and outages == 0:
+    failures.append("a Symbee outage of several cycles made no Source Status Changed event")
+events_refused = sum(c.get("eventsRefused", 0) for c in cycles)
 sent = sum(c["recordsSent"] for c in cycles)
 failed_records = sum(c["recordsFailed"] for c in cycles)
 stores = {}
@@ -95,6 +129,9 @@ lines = [
     f"| (snapshot, queue) pairs in Kinesis more than once | {duplicates} |",
     f"| cycles whose Kinesis count differs from what they sent | {missing} |",
     f"| faults injected by the AWS front | {report['faultsInjectedByProxy']} |",
+    f"| level events on the bus / cycles' eventsSent / refused (retried) | {len(events)} / {events_sent} / {events_refused} |",
+    f"| source outage events (down / up) | {outages} / {len(source_events) - outages} |",
+    f"| events twice on the bus / chains broken (a change lost or repeated) | {repeated} / {broken} |",
     f"| API requests (by answer) | {sum(statuses.values())} ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))}) |",
     f"| reader problems (time going back, missing queues, undeclared 5xx) | {len(problems)} |",
     "",

@@ -2,10 +2,12 @@
 //! hours (run by `scripts/soak.sh`, which starts moto and checks the report).
 //!
 //! The real functions run as in the local run, with the AWS endpoint pointed
-//! at a fault-injecting front for moto (`local_run::faults`). Faults cycle
+//! at a fault-injecting front for moto (`standins::aws_front`). Faults cycle
 //! one phase at a time: Symbee 5xx, 429 and timeouts, Connect throttling,
 //! 8x8 token expiry, Kinesis partial failures, DynamoDB throttling, failed
-//! conditions and unprocessed items, with quiet phases between. Meanwhile:
+//! conditions and unprocessed items, a slow and partly refusing EventBridge
+//! and one that denies every PutEvents, with quiet phases between.
+//! Meanwhile:
 //!
 //! - a consumer reads the stream straight from moto and counts records per
 //!   (snapshot, queue);
@@ -13,7 +15,9 @@
 //!   one queue, health) and check every answer: a whole snapshot holds every
 //!   queue, time never goes back, and a 5xx is only ever a declared,
 //!   retryable unavailability;
-//! - the resident memory of every process is sampled.
+//! - the resident memory of every process is sampled;
+//! - every level and source event that reached the bus is recorded by
+//!   the front, for `scripts/soak.sh` to prove each change went out once.
 //!
 //! It writes `target/soak/report.json`; the poller's cycle lines (stdout)
 //! say what each cycle sent, and `scripts/soak.sh` holds the two together.
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use local_run::{Running, Settings, invoke_poller, start};
 use serde_json::{Value, json};
-use standins::aws_front::{AwsFault, FaultProxy};
+use standins::aws_front::{AwsFault, EventsFault, EventsMode, FaultProxy};
 use standins::connect::ConnectFault;
 use standins::eight_by_eight::EightFault;
 use standins::symbee::Fault;
@@ -47,14 +51,21 @@ enum Phase {
     DynamoThrottle,
     DynamoConditional,
     DynamoUnprocessed,
+    /// PutEvents takes 300 ms a call and refuses every third entry.
+    EventsSlow,
+    /// Every PutEvents call is denied.
+    EventsDenied,
 }
 
-const PHASES: [Phase; 13] = [
+/// CI's three minutes run the first nine: a Symbee outage and both
+/// EventBridge faults among them.
+const PHASES: [Phase; 15] = [
     Phase::Quiet,
     Phase::Symbee5xx,
+    Phase::EventsSlow,
     Phase::KinesisPartial,
-    Phase::Quiet,
     Phase::Symbee429,
+    Phase::EventsDenied,
     Phase::DynamoThrottle,
     Phase::SymbeeTimeout,
     Phase::Quiet,
@@ -62,6 +73,7 @@ const PHASES: [Phase; 13] = [
     Phase::DynamoConditional,
     Phase::TokenExpiry,
     Phase::DynamoUnprocessed,
+    Phase::EventsSlow,
     Phase::Quiet,
 ];
 
@@ -152,6 +164,7 @@ async fn main() {
             Err(error) => json!({"error": error}),
         }).collect::<Vec<_>>(),
         "records": records,
+        "events": proxy.forwarded_events(),
         "readers": reads,
         "memory": memory,
     });
@@ -208,11 +221,28 @@ async fn apply(running: &Running, proxy: &FaultProxy, phase: Phase) {
         Phase::DynamoThrottle => proxy.set(AwsFault::DynamoThrottle).await,
         Phase::DynamoConditional => proxy.set(AwsFault::DynamoConditional).await,
         Phase::DynamoUnprocessed => proxy.set(AwsFault::DynamoUnprocessed).await,
+        Phase::EventsSlow => {
+            proxy
+                .set_events(EventsFault {
+                    delay: Duration::from_millis(300),
+                    mode: EventsMode::Partial,
+                })
+                .await
+        }
+        Phase::EventsDenied => {
+            proxy
+                .set_events(EventsFault {
+                    delay: Duration::from_millis(50),
+                    mode: EventsMode::Denied,
+                })
+                .await
+        }
     }
 }
 
 async fn clear(running: &Running, proxy: &FaultProxy) {
     proxy.set(AwsFault::None).await;
+    proxy.set_events(EventsFault::default()).await;
     running.symbee.clear_faults().await;
     running.connect.clear_faults().await;
     if let Some(eight) = &running.eight_by_eight {

@@ -38,7 +38,7 @@
     failingSince: null,
     failure: null,
     authProblem: null,
-    history: new Map(), // queueId -> [{ t, v }] (v = items in queue)
+    history: new Map(), // queue key -> [{ t, v }] (v = items in queue)
     backfilled: new Set(),
     tiles: new Map(),
     timer: null,
@@ -314,27 +314,33 @@
   }
 
   // ------------------------------------------------------------ drawing
+  // A queue is its source and id: two sources may report one id.
+  function keyOf(q) {
+    return `${q.source}:${q.queueId}`;
+  }
+
   function render(snapshot) {
     state.snapshot = snapshot;
     // Which snapshot is on screen, for whoever automates the page.
     document.body.dataset.snapshotId = snapshot.snapshotId;
     const observed = Date.parse(snapshot.observedAt);
-    for (const q of snapshot.queues) record(q.queueId, observed, q);
+    for (const q of snapshot.queues) record(keyOf(q), observed, q);
     const levels = shownLevels();
     const queues = snapshot.queues
       .filter((q) => !levels || levels.has(levelOf(q)))
       .sort(worstFirst);
     const seen = new Set();
     for (const q of queues) {
-      let tile = state.tiles.get(q.queueId);
+      const key = keyOf(q);
+      let tile = state.tiles.get(key);
       if (!tile) {
         tile = makeTile(q);
-        state.tiles.set(q.queueId, tile);
+        state.tiles.set(key, tile);
       }
       fillTile(tile, q);
-      drawSpark(tile, q.queueId);
+      drawSpark(tile, key);
       board.appendChild(tile); // moves an existing tile into sorted place
-      seen.add(q.queueId);
+      seen.add(key);
     }
     for (const [id, tile] of state.tiles) {
       if (!seen.has(id)) {
@@ -362,6 +368,7 @@
     const tile = document.createElement('article');
     tile.className = 'tile';
     tile.dataset.queueId = q.queueId;
+    tile.dataset.source = q.source;
     tile.innerHTML =
       '<div class="head"><h2 class="name"></h2><span class="badge"><span class="icon" aria-hidden="true"></span><span class="label"></span></span></div>' +
       '<div class="meta"><span class="where"></span><span class="closed-tag"></span><span class="stale-tag"></span></div>' +
@@ -481,23 +488,25 @@
   let backfillRunning = 0;
   function backfill(queues) {
     for (const q of queues.slice(0, BACKFILL_TILES)) {
-      if (state.backfilled.has(q.queueId)) continue;
-      state.backfilled.add(q.queueId);
-      backfillQueue.push(q.queueId);
+      const key = keyOf(q);
+      if (state.backfilled.has(key)) continue;
+      state.backfilled.add(key);
+      backfillQueue.push(q);
     }
     while (backfillRunning < BACKFILL_PARALLEL && backfillQueue.length) {
-      const id = backfillQueue.shift();
+      const q = backfillQueue.shift();
       backfillRunning += 1;
-      loadHistory(id).finally(() => {
+      loadHistory(q).finally(() => {
         backfillRunning -= 1;
         backfill([]);
       });
     }
   }
 
-  async function loadHistory(id) {
-    const url = new URL(`v1/queues/${encodeURIComponent(id)}/history`, apiRoot);
-    url.search = `minutes=${settings.historyMinutes}`;
+  async function loadHistory(q) {
+    const id = keyOf(q);
+    const url = new URL(`v1/queues/${encodeURIComponent(q.queueId)}/history`, apiRoot);
+    url.search = `minutes=${settings.historyMinutes}&source=${encodeURIComponent(q.source)}`;
     try {
       const res = await apiFetch(url, {});
       if (!res || !res.ok) {
