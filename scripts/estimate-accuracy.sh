@@ -6,5 +6,5 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-cargo test --quiet --locked -p queue-stats --test estimated_wait report -- --ignored --nocapture 2>/dev/null \
+cargo test --quiet --locked -p queue-stats --test e2e estimated_wait::report -- --ignored --nocapture 2>/dev/null \
   | grep '^|'

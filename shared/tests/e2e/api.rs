@@ -2,14 +2,12 @@
 //! → handler → DynamoDB on moto, with snapshots written by the real store.
 //! Every response is checked against docs/openapi.json.
 
-mod common;
-
 use std::io::Read;
 
+use crate::common::*;
 use aws_config::SdkConfig;
 use base64::Engine;
 use chrono::Duration;
-use common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use queue_stats::api::Api;
 use queue_stats::handlers::api::handle;

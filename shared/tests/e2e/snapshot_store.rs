@@ -1,9 +1,7 @@
 //! The DynamoDB snapshot store on moto: ordering, history and its limits.
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration as ChronoDuration, Utc};
-use common::*;
 use queue_stats::model::{
     DeliveryProvider, OpenClosedState, QueueStats, Snapshot, SourceName, SourceState, SourceStatus,
     TaskType,

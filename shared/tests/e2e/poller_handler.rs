@@ -1,11 +1,9 @@
 //! The poller's Lambda handler, driven with the fixture event AWS sends, on
 //! the configuration-built function (as `functions/poller` wires it).
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use queue_stats::handlers::poller::{ScheduledEvent, handle};
 use queue_stats::model::SourceState;

@@ -2,12 +2,10 @@
 //! endpoints) → the poller built by the binary's wiring → DynamoDB and
 //! Kinesis on moto, beside Symbee and Connect.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use queue_stats::model::{QueueStats, SourceState};
 use queue_stats::poller::{CycleReport, Poller};
 use queue_stats::store::SnapshotReader;

@@ -1,14 +1,12 @@
 //! End to end: the Connect stand-in (restJson1, reached by the real
 //! aws-sdk-connect client) → poller → DynamoDB and Kinesis on moto.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use queue_stats::model::{EstimateSource, QueueStats, SourceState};
 use queue_stats::source::QueueSource;
 use queue_stats::store::SnapshotReader;

@@ -3,9 +3,7 @@
 //! levels live in the table, so a new poller (a cold start) neither
 //! repeats nor loses a change.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use queue_stats::poller::Poller;
 use serde_json::{Value, json};
 

@@ -2,13 +2,11 @@
 //! and its stand-in: what the poller relies on, whichever vendor it is.
 //! A new provider adds a `ContractWorld` here and nothing else.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::common::*;
 use async_trait::async_trait;
-use common::*;
 use queue_stats::model::{Snapshot, SourceName};
 use queue_stats::sink::record::records_for;
 use queue_stats::source::QueueSource;

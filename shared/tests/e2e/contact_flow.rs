@@ -1,11 +1,9 @@
 //! The contact-flow Lambda end to end: Connect events (from the fixture) →
 //! handler → DynamoDB on moto, with snapshots written by the real store.
 
-mod common;
-
+use crate::common::*;
 use aws_config::SdkConfig;
 use chrono::Duration;
-use common::*;
 use lambda_runtime::{Context, LambdaEvent};
 use queue_stats::contact_flow::{ATTRIBUTES, Attributes, ContactFlowLookup};
 use queue_stats::handlers::contact_flow::handle;

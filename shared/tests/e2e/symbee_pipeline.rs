@@ -1,9 +1,7 @@
 //! End to end: Symbee stand-in → poller → DynamoDB and Kinesis on moto,
 //! read back through the AWS SDK.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use queue_stats::model::{SourceName, SourceState};
 use queue_stats::store::SnapshotReader;
 use serde_json::{Value, json};
