@@ -10,36 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::config::{ConfigError, Settings};
+pub use crate::model::Level;
 use crate::model::{QueueStats, SourceName, queue_key, split_source};
+use crate::settings::{ConfigError, Settings};
 
 pub const SETTING: &str = "QUEUE_LEVELS";
-
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Stale figures, or none the rules look at.
-    #[default]
-    Unknown,
-    Normal,
-    Warning,
-    Critical,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Normal => "normal",
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-}
 
 /// The figures a rule may look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -232,7 +232,7 @@ pub struct QueueStats {
     /// `normal`, `warning`, `critical` or `unknown`, from the `QUEUE_LEVELS`
     /// rules (set by the poller; absent in data written before levels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<crate::levels::Level>,
+    pub level: Option<Level>,
     /// True when the figures are carried over from an earlier poll because
     /// the source failed this time.
     #[serde(default)]
@@ -362,6 +362,35 @@ pub mod rfc3339_opt {
         #[derive(Deserialize)]
         struct Wrapper(#[serde(with = "super::rfc3339")] DateTime<Utc>);
         Ok(Option::<Wrapper>::deserialize(d)?.map(|Wrapper(at)| at))
+    }
+}
+
+// ---- Levels ----
+
+/// How busy a queue is, as the `QUEUE_LEVELS` rules decide (`levels`):
+/// part of the vocabulary, since every queue carries one. The one place
+/// the level names are spelled.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Stale figures, or none the rules look at.
+    #[default]
+    Unknown,
+    Normal,
+    Warning,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Normal => "normal",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
     }
 }
 

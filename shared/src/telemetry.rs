@@ -7,7 +7,7 @@
 //! `AWS_LAMBDA_LOG_LEVEL`; `RUST_LOG` still works where those are unset.
 
 use crate::model::SourceState;
-use crate::poller::CycleReport;
+use crate::poller::{CycleObserver, CycleReport};
 
 /// Installs the log subscriber, honouring the controls as
 /// `lambda_runtime::tracing::init_default_subscriber` does (level from
@@ -59,8 +59,10 @@ impl CycleTelemetry {
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
         }
     }
+}
 
-    pub fn record(&self, report: &CycleReport) {
+impl CycleObserver for CycleTelemetry {
+    fn record(&self, report: &CycleReport) {
         log_cycle(report);
         if let Some(function) = &self.function_name {
             // Lambda sends stdout to CloudWatch Logs, which extracts EMF.

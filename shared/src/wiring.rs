@@ -78,6 +78,8 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
         },
     )
     .with_levels(pipeline.levels.clone())
+    // The cycle line always; metrics where there is a function name.
+    .with_observer(CycleTelemetry::default())
     .with_announcer(
         pipeline
             .events
@@ -118,7 +120,7 @@ fn announcer(events: &EventsConfig, table: &str, sdk: &SdkConfig) -> Announcer {
 pub async fn poller_from_env() -> Result<Poller, WiringError> {
     let config = PollerConfig::from_env()?;
     let sdk = crate::aws::load_sdk_config().await;
-    Ok(build_poller(&config, &SourceDeps::aws(&sdk))?.with_telemetry(CycleTelemetry::from_env()))
+    Ok(build_poller(&config, &SourceDeps::aws(&sdk))?.with_observer(CycleTelemetry::from_env()))
 }
 
 /// A DynamoDB reader whose every call is bounded (attempts and the whole

@@ -30,7 +30,6 @@ use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
 use crate::source::{QueueSource, SourceError};
 use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
-use crate::telemetry::CycleTelemetry;
 
 /// How the cycle loop is paced.
 #[derive(Clone, Debug)]
@@ -64,7 +63,8 @@ pub struct Poller {
     /// Delivery providers reported first-hand by one of the sources, and
     /// by which: another source's copies of their queues are dropped.
     direct: HashMap<DeliveryProvider, SourceName>,
-    telemetry: CycleTelemetry,
+    /// Told of every cycle (the telemetry logs it and publishes metrics).
+    observer: Box<dyn CycleObserver>,
     /// Decides each queue's level.
     levels: LevelRules,
     /// Estimates waits where the vendor gives none, from each queue's
@@ -115,6 +115,20 @@ impl CycleReport {
     }
 }
 
+/// Told of every cycle's report. The poller owns the report; telemetry
+/// (telemetry's `CycleTelemetry`: the log line and the metrics)
+/// observes it, so the poll loop never depends on how it is reported.
+pub trait CycleObserver: Send + Sync {
+    fn record(&self, report: &CycleReport);
+}
+
+/// No observer: a poller built without wiring reports to nobody.
+struct Unobserved;
+
+impl CycleObserver for Unobserved {
+    fn record(&self, _: &CycleReport) {}
+}
+
 /// What one invocation did.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,7 +170,7 @@ impl Poller {
             pacing,
             carry_over: Mutex::new(None),
             direct,
-            telemetry: CycleTelemetry::default(),
+            observer: Box::new(Unobserved),
             levels: LevelRules::default(),
             estimator: std::sync::Mutex::default(),
             epoch: Instant::now(),
@@ -178,8 +192,8 @@ impl Poller {
         self
     }
 
-    pub fn with_telemetry(mut self, telemetry: CycleTelemetry) -> Self {
-        self.telemetry = telemetry;
+    pub fn with_observer(mut self, observer: impl CycleObserver + 'static) -> Self {
+        self.observer = Box::new(observer);
         self
     }
 
@@ -293,7 +307,7 @@ impl Poller {
         );
         let mut report = self.report(&snapshot, started, stored, published);
         report.events = announced;
-        self.telemetry.record(&report);
+        self.observer.record(&report);
         report
     }
 

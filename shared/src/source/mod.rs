@@ -15,7 +15,6 @@ pub mod registry;
 pub mod symbee;
 pub mod token;
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +28,7 @@ use crate::secrets::{SecretSource, SecretsManagerSource};
 use crate::sink::Tenant;
 
 /// Any error kept as the cause of another.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+pub use crate::errors::BoxError;
 
 /// Why a source produced no queues this poll. Messages never contain a
 /// secret, and the underlying error is kept as the `source()`.

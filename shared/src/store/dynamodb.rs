@@ -566,7 +566,7 @@ impl SnapshotReader for DynamoSnapshotStore {
     }
 }
 
-fn unavailable(detail: String, cause: impl Into<crate::source::BoxError>) -> StoreError {
+fn unavailable(detail: String, cause: impl Into<crate::errors::BoxError>) -> StoreError {
     StoreError::Unavailable {
         detail,
         source: Some(cause.into()),

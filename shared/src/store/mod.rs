@@ -31,7 +31,7 @@ pub enum StoreError {
     Unavailable {
         detail: String,
         #[source]
-        source: Option<crate::source::BoxError>,
+        source: Option<crate::errors::BoxError>,
     },
     /// A failure no retry fixes: the table does not exist, or this function
     /// may not use it. An operator must act.
@@ -39,7 +39,7 @@ pub enum StoreError {
     Misconfigured {
         detail: String,
         #[source]
-        source: Option<crate::source::BoxError>,
+        source: Option<crate::errors::BoxError>,
     },
     #[error("the snapshot store holds data this build cannot read: {0}")]
     Corrupt(String),

@@ -489,6 +489,7 @@ impl Harness {
                 safety_margin: Duration::from_millis(100),
             },
         )
+        .with_observer(queue_stats::telemetry::CycleTelemetry::default())
     }
 
     /// The Symbee source of this world.
