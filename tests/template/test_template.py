@@ -139,8 +139,13 @@ class LeastPrivilege(unittest.TestCase):
     def test_the_contact_flow_is_invokable_by_the_configured_instance_only(self):
         permission = RESOURCES["ContactFlowInvokePermission"]["Properties"]
         self.assertEqual(permission["Principal"], "connect.amazonaws.com")
-        self.assertIn("SourceArn", permission)
-        self.assertIn("SourceAccount", permission)
+        # This account's instance, and that one only: no wildcard.
+        self.assertEqual(permission["SourceAccount"], {"Ref": "AWS::AccountId"})
+        self.assertEqual(
+            permission["SourceArn"],
+            {"Fn::Sub": "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/${ConnectInstanceId}"},
+        )
+        self.assertNotIn("*", str(permission["SourceArn"]))
 
 
 class Api(unittest.TestCase):

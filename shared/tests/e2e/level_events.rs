@@ -193,7 +193,15 @@ async fn a_held_change_is_announced_once_and_a_cold_start_does_not_repeat_it() {
     serve(&harness, [0, 1, 12, 6]).await;
     let third = poller(&harness, &settings);
     let report = third.run_cycle().await;
-    assert_eq!(report.events.events_sent, 0);
+    // Held, not due: nothing sent, refused or waiting.
+    assert_eq!(
+        (
+            report.events.events_sent,
+            report.events.events_refused,
+            report.events.events_pending
+        ),
+        (0, 0, 0)
+    );
     let report = third.run_cycle().await;
     assert_eq!(report.events.events_sent, 1);
     let events = inbox.events().await;
@@ -272,7 +280,10 @@ async fn an_unreachable_bus_loses_nothing_events_follow_when_it_is_back() {
     broken.run_cycle().await;
     serve(&harness, [11, 1, 2, 3]).await;
     let report = broken.run_cycle().await;
+    // Due and refused, not silently skipped: counted and still pending.
     assert_eq!(report.events.events_sent, 0);
+    assert!(report.events.events_refused >= 1, "{:?}", report.events);
+    assert_eq!(report.events.events_pending, 1);
     assert!(
         report.wrote_everything(),
         "the snapshot is written regardless"

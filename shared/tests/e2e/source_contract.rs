@@ -18,6 +18,10 @@ trait ContractWorld: Send + Sync {
     async fn source_serving(&self, n: usize) -> Arc<dyn QueueSource>;
     /// Makes the upstream fail until `recover` is called.
     async fn break_upstream(&self);
+    /// The code the source reports while the upstream is broken so.
+    fn broken_code(&self) -> &'static str {
+        "UPSTREAM_STATUS"
+    }
     async fn recover(&self);
 }
 
@@ -169,9 +173,19 @@ async fn contract(world: &dyn ContractWorld) {
         assert_matches_record_schema(&serde_json::from_slice(&record.data).unwrap());
     }
 
-    // Concurrent polls agree.
+    // Concurrent polls agree: the same queues, by source, id and name.
+    let named = |queues: Vec<queue_stats::model::QueueStats>| {
+        let mut named: Vec<(SourceName, String, String)> = queues
+            .into_iter()
+            .map(|q| (q.source, q.queue_id, q.queue_name))
+            .collect();
+        named.sort();
+        named
+    };
     let (a, b) = tokio::join!(source.fetch_queues(), source.fetch_queues());
-    assert_eq!(a.unwrap().len(), b.unwrap().len());
+    let (a, b) = (named(a.unwrap()), named(b.unwrap()));
+    assert_eq!(a, b);
+    assert_eq!(a, named(queues.clone()), "and the same as one poll alone");
 
     // A failing upstream is an error with a code, never a panic, and the
     // source recovers when the upstream does.
@@ -180,8 +194,12 @@ async fn contract(world: &dyn ContractWorld) {
         .fetch_queues()
         .await
         .expect_err("a broken upstream is an error");
-    assert!(!error.code().is_empty());
-    assert!(!error.to_string().is_empty());
+    assert_eq!(error.code(), world.broken_code(), "{error}");
+    assert_eq!(
+        error.info().code,
+        error.code(),
+        "the snapshot carries the same code"
+    );
     world.recover().await;
     assert_eq!(source.fetch_queues().await.unwrap().len(), 37);
 
