@@ -177,6 +177,7 @@ mod tests {
             }],
             store: "written".into(),
             store_error: None,
+            store_failure: None,
             records_sent: 7,
             records_failed: 0,
             put_records_calls: 1,

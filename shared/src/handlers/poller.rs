@@ -13,7 +13,7 @@ pub type ScheduledEvent = EventBridgeEvent<serde_json::Value>;
 impl From<PollerError> for Diagnostic {
     fn from(error: PollerError) -> Self {
         Diagnostic {
-            error_type: "PollerError.NothingWritten".into(),
+            error_type: error.error_type(),
             error_message: error.to_string(),
         }
     }

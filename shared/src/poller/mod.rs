@@ -91,6 +91,10 @@ pub struct CycleReport {
     pub store: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_error: Option<String>,
+    /// The store's error itself, its causes kept, for the invocation's
+    /// outcome; the log line carries `store` and `storeError`.
+    #[serde(skip)]
+    pub store_failure: Option<Arc<StoreError>>,
     pub records_sent: usize,
     pub records_failed: usize,
     pub put_records_calls: usize,
@@ -143,9 +147,27 @@ pub struct InvocationSummary {
 #[derive(Debug, Error)]
 pub enum PollerError {
     #[error(
-        "no cycle of this invocation could write anything ({cycles} cycles); last store error: {last_error}"
+        "no cycle of this invocation could write anything ({cycles} cycles); last store error: {last}"
     )]
-    NothingWritten { cycles: usize, last_error: String },
+    NothingWritten {
+        cycles: usize,
+        /// The last cycle's store error, with its causes.
+        #[source]
+        last: Arc<StoreError>,
+    },
+}
+
+impl PollerError {
+    /// What failed, for the Lambda `errorType`:
+    /// `PollerError.NothingWritten.TableMissing`, `.AccessDenied`,
+    /// `.Throttled`, `.Timeout`, ...
+    pub fn error_type(&self) -> String {
+        match self {
+            Self::NothingWritten { last, .. } => {
+                format!("PollerError.NothingWritten.{}", last.reason())
+            }
+        }
+    }
 }
 
 impl Poller {
@@ -212,7 +234,7 @@ impl Poller {
     /// off in time for its writes to finish before the deadline.
     pub async fn run_until(&self, deadline: Instant) -> Result<InvocationSummary, PollerError> {
         let mut summary = InvocationSummary::default();
-        let mut last_error = String::new();
+        let mut last_failure: Option<Arc<StoreError>> = None;
         let hard_stop = deadline
             .checked_sub(self.pacing.safety_margin)
             .unwrap_or(deadline);
@@ -229,8 +251,8 @@ impl Poller {
             summary.records_failed += report.records_failed;
             if report.wrote_something() {
                 summary.cycles_with_writes += 1;
-            } else if let Some(error) = &report.store_error {
-                last_error = error.clone();
+            } else if let Some(failure) = &report.store_failure {
+                last_failure = Some(failure.clone());
             }
             // A cycle that overran the interval is followed at once.
             next_start = (next_start + self.pacing.poll_interval).max(Instant::now());
@@ -240,9 +262,18 @@ impl Poller {
         }
         self.close().await;
         if summary.cycles_with_writes == 0 {
+            // A cycle that wrote nothing always has a store failure.
+            let last = last_failure
+                .unwrap_or_else(|| Arc::new(StoreError::timed_out(self.pacing.write_timeout)));
+            tracing::error!(
+                cycles = summary.cycles,
+                reason = last.reason(),
+                error = %crate::aws::describe_error(last.as_ref()),
+                "no cycle of this invocation could write anything"
+            );
             return Err(PollerError::NothingWritten {
                 cycles: summary.cycles,
-                last_error,
+                last,
             });
         }
         Ok(summary)
@@ -408,10 +439,14 @@ impl Poller {
         stored: Result<PutOutcome, StoreError>,
         published: PublishReport,
     ) -> CycleReport {
-        let (store, store_error) = match stored {
-            Ok(PutOutcome::Written) => ("written".to_owned(), None),
-            Ok(PutOutcome::Superseded) => ("superseded".to_owned(), None),
-            Err(err) => (err.code().to_owned(), Some(err.to_string())),
+        let (store, store_error, store_failure) = match stored {
+            Ok(PutOutcome::Written) => ("written".to_owned(), None, None),
+            Ok(PutOutcome::Superseded) => ("superseded".to_owned(), None, None),
+            Err(err) => (
+                err.code().to_owned(),
+                Some(err.to_string()),
+                Some(Arc::new(err)),
+            ),
         };
         CycleReport {
             snapshot_id: snapshot.snapshot_id.clone(),
@@ -422,6 +457,7 @@ impl Poller {
             sources: snapshot.sources.clone(),
             store,
             store_error,
+            store_failure,
             records_sent: published.sent,
             records_failed: published.failed.len(),
             put_records_calls: published.calls,

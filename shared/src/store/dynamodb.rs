@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::layout::*;
 use super::{
     HistoryPoint, PutOutcome, SnapshotReader, SnapshotSummary, SnapshotWriter, StoreError,
+    StoreReason,
 };
 use crate::aws::describe_error;
 use crate::backoff::Backoff;
@@ -191,7 +192,11 @@ impl DynamoSnapshotStore {
                 .set_keys(Some(keys))
                 .consistent_read(true)
                 .build()
-                .map_err(|err| unavailable(err.to_string(), err))?;
+                .map_err(|err| StoreError::Unavailable {
+                    reason: StoreReason::Unavailable,
+                    detail: err.to_string(),
+                    source: Some(Box::new(err)),
+                })?;
             let mut output = self
                 .client
                 .batch_get_item()
@@ -218,6 +223,7 @@ impl DynamoSnapshotStore {
             attempt += 1;
             if !self.backoff.pause(attempt, deadline).await {
                 return Err(StoreError::Unavailable {
+                    reason: StoreReason::Unavailable,
                     detail: format!(
                         "{} keys were still unprocessed after {attempt} attempts",
                         keys.len()
@@ -266,6 +272,7 @@ impl DynamoSnapshotStore {
             TimeToLiveSpecification,
         };
         let fail = |err: &(dyn std::error::Error + 'static)| StoreError::Unavailable {
+            reason: StoreReason::Unavailable,
             detail: describe_error(err),
             source: None,
         };
@@ -566,13 +573,6 @@ impl SnapshotReader for DynamoSnapshotStore {
     }
 }
 
-fn unavailable(detail: String, cause: impl Into<crate::errors::BoxError>) -> StoreError {
-    StoreError::Unavailable {
-        detail,
-        source: Some(cause.into()),
-    }
-}
-
 /// An SDK failure, told apart by whether retrying can fix it: a missing
 /// table or a denied call needs an operator, everything else may pass.
 pub(crate) fn sdk_failure<E, R>(err: SdkError<E, R>) -> StoreError
@@ -581,21 +581,22 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let detail = describe_error(&err);
+    let reason = StoreReason::of_aws(err.code(), matches!(err, SdkError::TimeoutError(_)));
     let permanent = matches!(
-        err.code(),
-        Some(
-            "ResourceNotFoundException"
-                | "AccessDeniedException"
-                | "UnrecognizedClientException"
-                | "MissingAuthenticationTokenException"
-        )
+        reason,
+        StoreReason::TableMissing | StoreReason::AccessDenied
     );
     if permanent {
         StoreError::Misconfigured {
+            reason,
             detail,
             source: Some(Box::new(err)),
         }
     } else {
-        unavailable(detail, err)
+        StoreError::Unavailable {
+            reason,
+            detail,
+            source: Some(Box::new(err)),
+        }
     }
 }

@@ -29,6 +29,7 @@ pub enum StoreError {
     /// A failure that may pass: throttling, a timeout, a 5xx, the network.
     #[error("the snapshot store is unavailable: {detail}")]
     Unavailable {
+        reason: StoreReason,
         detail: String,
         #[source]
         source: Option<crate::errors::BoxError>,
@@ -37,6 +38,7 @@ pub enum StoreError {
     /// may not use it. An operator must act.
     #[error("the snapshot store is misconfigured: {detail}")]
     Misconfigured {
+        reason: StoreReason,
         detail: String,
         #[source]
         source: Option<crate::errors::BoxError>,
@@ -60,6 +62,19 @@ impl StoreError {
         }
     }
 
+    /// What failed, finer than [`StoreError::code`] (which the API's
+    /// answers keep): the poller's Lambda `errorType` names it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unavailable { reason, .. } | Self::Misconfigured { reason, .. } => {
+                reason.as_str()
+            }
+            Self::Corrupt(_) => "Corrupt",
+            Self::TooLarge(_) => "TooLarge",
+            Self::Unprocessed { .. } => "Unprocessed",
+        }
+    }
+
     /// Whether trying again later may succeed (no operator needed).
     pub fn is_transient(&self) -> bool {
         !matches!(self, Self::Misconfigured { .. } | Self::Corrupt(_))
@@ -68,8 +83,55 @@ impl StoreError {
     /// A store that did not answer within `timeout`.
     pub fn timed_out(timeout: std::time::Duration) -> Self {
         Self::Unavailable {
+            reason: StoreReason::Timeout,
             detail: format!("no answer within {} ms", timeout.as_millis()),
             source: None,
+        }
+    }
+}
+
+/// Why the store failed, as an operator would put it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreReason {
+    /// The table does not exist (ResourceNotFoundException).
+    TableMissing,
+    /// This function may not use it, or its credentials are refused.
+    AccessDenied,
+    /// DynamoDB throttled the call.
+    Throttled,
+    /// No answer in time.
+    Timeout,
+    /// Anything else that may pass: a 5xx, the network.
+    Unavailable,
+}
+
+impl StoreReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TableMissing => "TableMissing",
+            Self::AccessDenied => "AccessDenied",
+            Self::Throttled => "Throttled",
+            Self::Timeout => "Timeout",
+            Self::Unavailable => "Unavailable",
+        }
+    }
+
+    /// From an AWS error code (and whether the call timed out).
+    pub fn of_aws(code: Option<&str>, timed_out: bool) -> Self {
+        match code {
+            Some("ResourceNotFoundException") => Self::TableMissing,
+            Some(
+                "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "MissingAuthenticationTokenException",
+            ) => Self::AccessDenied,
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded",
+            ) => Self::Throttled,
+            _ if timed_out => Self::Timeout,
+            _ => Self::Unavailable,
         }
     }
 }

@@ -119,7 +119,11 @@ async fn given_nothing_can_be_written_then_the_invocation_fails() {
 
     assert!(err.to_string().contains("could write anything"), "{err}");
     let diagnostic: lambda_runtime::Diagnostic = err.into();
-    assert_eq!(diagnostic.error_type, "PollerError.NothingWritten");
+    // The error type says what failed: the table is missing.
+    assert_eq!(
+        diagnostic.error_type,
+        "PollerError.NothingWritten.TableMissing"
+    );
 }
 
 #[tokio::test]
