@@ -59,6 +59,8 @@ pub enum EventsMode {
 
 struct Shared {
     upstream: String,
+    /// Services served elsewhere: (`X-Amz-Target` prefix, upstream).
+    routes: Vec<(String, String)>,
     http: reqwest::Client,
     fault: Mutex<AwsFault>,
     events: Mutex<EventsFault>,
@@ -77,9 +79,25 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Serves on `bind` (port 0 picks one), forwarding to `upstream`.
+    /// As [`FaultProxy::start_routed`], with every service at `upstream`.
     pub async fn start(bind: std::net::SocketAddr, upstream: &str) -> std::io::Result<Self> {
+        Self::start_routed(bind, upstream, &[]).await
+    }
+
+    /// Serves on `bind`, forwarding to `upstream`, except calls whose
+    /// `X-Amz-Target` starts with one of `routes`' prefixes (`DynamoDB_`,
+    /// `Kinesis_`), which go to that route's upstream (another emulator).
+    pub async fn start_routed(
+        bind: std::net::SocketAddr,
+        upstream: &str,
+        routes: &[(&str, &str)],
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
+            routes: routes
+                .iter()
+                .map(|(prefix, url)| ((*prefix).to_owned(), url.trim_end_matches('/').to_owned()))
+                .collect(),
             http: reqwest::Client::new(),
             fault: Mutex::new(AwsFault::None),
             events: Mutex::new(EventsFault::default()),
@@ -88,15 +106,11 @@ impl FaultProxy {
             calls: AtomicU64::new(0),
             injected: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let url = format!("http://{}", listener.local_addr()?);
         let app = Router::new()
             .fallback(proxy)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = format!("http://{}", crate::serve(bind, app).await?);
         Ok(Self { url, shared })
     }
 
@@ -213,6 +227,19 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     }
 }
 
+fn upstream_for<'a>(shared: &'a Shared, parts: &axum::http::request::Parts) -> &'a str {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    shared
+        .routes
+        .iter()
+        .find(|(prefix, _)| target.starts_with(prefix.as_str()))
+        .map_or(shared.upstream.as_str(), |(_, url)| url.as_str())
+}
+
 async fn send(
     shared: &Shared,
     parts: &axum::http::request::Parts,
@@ -223,9 +250,10 @@ async fn send(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let mut request = shared
-        .http
-        .request(parts.method.clone(), format!("{}{path}", shared.upstream));
+    let mut request = shared.http.request(
+        parts.method.clone(),
+        format!("{}{path}", upstream_for(shared, parts)),
+    );
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
             request = request.header(name, value);

@@ -210,8 +210,6 @@ impl ConnectStandin {
             metrics_bucket: Mutex::new(Bucket::new(limits.metrics_rate, limits.metrics_burst)),
             other_bucket: Mutex::new(Bucket::new(limits.other_rate, limits.other_burst)),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/queues-summary/{instance}", get(list_queues))
             .route("/metrics/current/{instance}", post(current_metric_data))
@@ -219,9 +217,7 @@ impl ConnectStandin {
             .route("/metrics/userdata/{instance}", post(current_user_data))
             .route("/_standin/faults", post(post_faults))
             .with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(bind, app).await?;
         Ok(Self { addr, shared })
     }
 

@@ -122,8 +122,6 @@ impl EightByEightStandin {
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/v1/oauth/token", post(token))
             .route(
@@ -132,9 +130,7 @@ impl EightByEightStandin {
             )
             .route("/v2/call-queues/real-time/pbxes/{pbx}", get(realtime))
             .with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(bind, app).await?;
         Ok(Self { addr, shared })
     }
 

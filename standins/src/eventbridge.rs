@@ -33,14 +33,10 @@ impl BusStandin {
             calls: AtomicU64::new(0),
             entries: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let url = format!("http://{}", listener.local_addr()?);
         let app = Router::new()
             .fallback(put_events)
             .with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = format!("http://{}", crate::serve(bind, app).await?);
         Ok(Self { url, shared })
     }
 

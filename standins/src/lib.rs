@@ -14,3 +14,18 @@ pub mod eight_by_eight;
 pub mod eventbridge;
 pub mod simulation;
 pub mod symbee;
+
+/// Serves `app` on `bind` (port 0 picks one) until the process ends, and
+/// says where: every stand-in starts this way (Clarity, which tracks each
+/// connection's NTLM handshake, serves with connection info instead).
+pub async fn serve(
+    bind: std::net::SocketAddr,
+    app: axum::Router,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}

@@ -150,12 +150,8 @@ impl SymbeeStandin {
             unauthorized: AtomicU64::new(0),
             last_body: Mutex::new(None),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let addr = listener.local_addr()?;
         let app = router(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(bind, app).await?;
         Ok(Self { addr, shared })
     }
 
