@@ -191,14 +191,13 @@ impl Ledger {
 
     fn observe_queue(&mut self, queue: &QueueStats, snapshot: &Snapshot, hold: u32) {
         let level = queue.level.unwrap_or_default();
+        let key = queue_hash(&queue.source, &queue.queue_id);
         // Stale or no figures: nothing to say about this queue. Its
         // source's outage is announced once, as the source's.
         if level == Level::Unknown {
-            self.held
-                .remove(&queue_hash(&queue.source, &queue.queue_id));
+            self.held.remove(&key);
             return;
         }
-        let key = queue_hash(&queue.source, &queue.queue_id);
         let subject = Subject::Queue(key);
         let announced = match self.announced.levels.get(&key) {
             Some(level) => Some(*level),

@@ -174,9 +174,9 @@ impl Inner {
             }
         }
         self.with_ledger(|ledger| ledger.observe(snapshot, self.settings.hold_cycles));
-        let mut report = self.send_until(deadline).await;
+        // Folding changes no entry's fate: the pending count stands.
+        let report = self.send_until(deadline).await;
         self.fold_if_due(report.events_pending).await;
-        report.events_pending = self.with_ledger(|l| l.pending());
         report
     }
 
