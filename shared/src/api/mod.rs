@@ -324,14 +324,12 @@ impl Api {
         params: &Params,
     ) -> Result<HttpResponse, ApiError> {
         let source = source_param(params)?;
-        let latest = match self
-            .read(self.reader.latest_queue(queue_id, source.as_ref()))
-            .await?
-        {
-            QueueMatch::Found(latest) => latest,
-            QueueMatch::NotFound => return Err(queue_not_found(queue_id, source.as_ref())),
-            QueueMatch::Ambiguous(sources) => return Err(ambiguous_queue(queue_id, &sources)),
-        };
+        let latest = exactly_one(
+            self.read(self.reader.latest_queue(queue_id, source.as_ref()))
+                .await?,
+            queue_id,
+            source.as_ref(),
+        )?;
         let body = QueueBody {
             snapshot_id: &latest.snapshot_id,
             observed_at: format_rfc3339(&latest.observed_at),
@@ -379,16 +377,12 @@ impl Api {
             return Err(ambiguous_queue(queue_id, &sources));
         }
         if points.is_empty() {
-            match self
-                .read(self.reader.latest_queue(queue_id, source.as_ref()))
-                .await?
-            {
-                QueueMatch::Found(_) => {}
-                QueueMatch::NotFound => return Err(queue_not_found(queue_id, source.as_ref())),
-                QueueMatch::Ambiguous(sources) => {
-                    return Err(ambiguous_queue(queue_id, &sources));
-                }
-            }
+            exactly_one(
+                self.read(self.reader.latest_queue(queue_id, source.as_ref()))
+                    .await?,
+                queue_id,
+                source.as_ref(),
+            )?;
         }
         let observed_at = points.last().map(|p| p.observed_at).unwrap_or(since);
         let body = json!({
@@ -467,6 +461,19 @@ fn queue_not_found(queue_id: &str, source: Option<&SourceName>) -> ApiError {
             request::sanitize(queue_id)
         ),
     )
+}
+
+/// The queue a lookup found, or the answer for none (404) or several (409).
+fn exactly_one(
+    found: QueueMatch,
+    queue_id: &str,
+    source: Option<&SourceName>,
+) -> Result<Box<crate::store::LatestQueue>, ApiError> {
+    match found {
+        QueueMatch::Found(latest) => Ok(latest),
+        QueueMatch::NotFound => Err(queue_not_found(queue_id, source)),
+        QueueMatch::Ambiguous(sources) => Err(ambiguous_queue(queue_id, &sources)),
+    }
 }
 
 /// 409: the id names a queue in several sources and none was given.
