@@ -229,6 +229,10 @@ pub struct QueueStats {
     /// The vendor's own live averages over the calls in progress, in seconds (8x8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_averages: Option<VendorAverages>,
+    /// The Amazon Connect instance the queue belongs to (Connect only):
+    /// `instanceId`, `region`, `instanceAlias`.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceRef>,
     /// `normal`, `warning`, `critical` or `unknown`, from the `QUEUE_LEVELS`
     /// rules (set by the poller; absent in data written before levels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +272,7 @@ impl QueueStats {
             agents: None,
             site: None,
             vendor_averages: None,
+            instance: None,
             level: None,
             stale: false,
             as_of: None,
@@ -299,11 +304,25 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
-/// How one source fared in one poll.
+/// One Amazon Connect instance: its id, the Region it lives in and its
+/// alias (DescribeInstance's, or the id when that cannot be read). A stack
+/// polls several; each is a source of its own in the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRef {
+    pub instance_id: String,
+    pub region: String,
+    pub instance_alias: String,
+}
+
+/// How one source fared in one poll. A Connect stack has one per instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceStatus {
     pub source: SourceName,
+    /// The Connect instance this entry is about (Connect only).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceRef>,
     pub status: SourceState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,

@@ -170,6 +170,7 @@ mod tests {
             stale_queues: 2,
             sources: vec![SourceStatus {
                 source: SourceName::Connect,
+                instance: None,
                 status: SourceState::Error,
                 error: None,
                 latency_ms: 1,

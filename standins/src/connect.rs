@@ -8,6 +8,12 @@
 //! seconds when grouped and milliseconds when not, no row for an idle
 //! queue, its own throttling at Connect's documented rates, and injected
 //! faults (429 throttling, 5xx, delays). Every request is logged for tests.
+//!
+//! It can hold several instances, each in its own Region: as Connect does,
+//! it answers 404 for an instance it does not have, refuses a request not
+//! signed for the instance's Region (the SigV4 credential scope names it),
+//! throttles per Region (the budget is per account and Region, shared by
+//! that Region's instances), and serves DescribeInstance with each alias.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -17,7 +23,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -122,6 +128,10 @@ pub enum ConnectFault {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggedRequest {
     pub operation: &'static str,
+    /// The instance in the path.
+    pub instance: String,
+    /// The Region the request was signed for (its SigV4 credential scope).
+    pub region: String,
     pub queues_in_filter: usize,
     pub groupings: Vec<String>,
     pub next_token: Option<String>,
@@ -161,13 +171,41 @@ impl Bucket {
     }
 }
 
+/// One instance the stand-in serves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StandinInstance {
+    pub id: String,
+    /// Requests must be signed for this Region (`None`: any Region).
+    pub region: Option<String>,
+    /// What DescribeInstance answers as `InstanceAlias`.
+    pub alias: String,
+}
+
+impl StandinInstance {
+    pub fn new(id: &str, region: &str, alias: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            region: Some(region.to_owned()),
+            alias: alias.to_owned(),
+        }
+    }
+}
+
+struct Instance {
+    spec: StandinInstance,
+    queues: Vec<StandinQueue>,
+    /// Every request to this instance answers 500 while set.
+    down: bool,
+}
+
 struct Shared {
-    instance_id: String,
-    queues: Mutex<Vec<StandinQueue>>,
+    instances: Mutex<Vec<Instance>>,
     faults: Mutex<VecDeque<ConnectFault>>,
     log: Mutex<Vec<LoggedRequest>>,
-    metrics_bucket: Mutex<Bucket>,
-    other_bucket: Mutex<Bucket>,
+    limits: ServiceLimits,
+    /// Per signing Region: the metrics APIs' bucket and the others'.
+    buckets: Mutex<HashMap<String, (Bucket, Bucket)>>,
+    describe_denied: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
@@ -197,20 +235,45 @@ impl Default for ServiceLimits {
 }
 
 impl ConnectStandin {
+    /// One instance, answering requests signed for any Region.
     pub async fn start(
         bind: SocketAddr,
         instance_id: &str,
         limits: ServiceLimits,
     ) -> std::io::Result<Self> {
+        let instance = StandinInstance {
+            id: instance_id.to_owned(),
+            region: None,
+            alias: "standin".to_owned(),
+        };
+        Self::start_instances(bind, vec![instance], limits).await
+    }
+
+    /// Several instances, each in its own Region.
+    pub async fn start_instances(
+        bind: SocketAddr,
+        instances: Vec<StandinInstance>,
+        limits: ServiceLimits,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            instance_id: instance_id.to_owned(),
-            queues: Mutex::new(Vec::new()),
+            instances: Mutex::new(
+                instances
+                    .into_iter()
+                    .map(|spec| Instance {
+                        spec,
+                        queues: Vec::new(),
+                        down: false,
+                    })
+                    .collect(),
+            ),
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
-            metrics_bucket: Mutex::new(Bucket::new(limits.metrics_rate, limits.metrics_burst)),
-            other_bucket: Mutex::new(Bucket::new(limits.other_rate, limits.other_burst)),
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+            describe_denied: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new()
+            .route("/instance/{instance}", get(describe_instance))
             .route("/queues-summary/{instance}", get(list_queues))
             .route("/metrics/current/{instance}", post(current_metric_data))
             .route("/metrics/historical/{instance}", post(metric_data))
@@ -226,12 +289,63 @@ impl ConnectStandin {
         format!("http://{}", self.addr)
     }
 
+    /// The first instance's queues.
     pub async fn set_queues(&self, queues: Vec<StandinQueue>) {
-        *self.shared.queues.lock().await = queues;
+        if let Some(first) = self.shared.instances.lock().await.first_mut() {
+            first.queues = queues;
+        }
     }
 
     pub async fn queues(&self) -> Vec<StandinQueue> {
-        self.shared.queues.lock().await.clone()
+        self.shared
+            .instances
+            .lock()
+            .await
+            .first()
+            .map(|i| i.queues.clone())
+            .unwrap_or_default()
+    }
+
+    /// One instance's queues.
+    pub async fn set_instance_queues(&self, instance_id: &str, queues: Vec<StandinQueue>) {
+        if let Some(instance) = self
+            .shared
+            .instances
+            .lock()
+            .await
+            .iter_mut()
+            .find(|i| i.spec.id == instance_id)
+        {
+            instance.queues = queues;
+        }
+    }
+
+    pub async fn instance_queues(&self, instance_id: &str) -> Vec<StandinQueue> {
+        self.shared
+            .instances
+            .lock()
+            .await
+            .iter()
+            .find(|i| i.spec.id == instance_id)
+            .map(|i| i.queues.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every request to `instance_id` answers 500 while `down`.
+    pub async fn set_instance_down(&self, instance_id: &str, down: bool) {
+        for instance in self.shared.instances.lock().await.iter_mut() {
+            if instance.spec.id == instance_id {
+                instance.down = down;
+            }
+        }
+    }
+
+    /// DescribeInstance answers 403 AccessDeniedException while set, as
+    /// for a role without `connect:DescribeInstance`.
+    pub fn deny_describe(&self, denied: bool) {
+        self.shared
+            .describe_denied
+            .store(denied, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub async fn inject(&self, faults: impl IntoIterator<Item = ConnectFault>) {
@@ -246,6 +360,18 @@ impl ConnectStandin {
     pub async fn requests(&self) -> Vec<LoggedRequest> {
         self.shared.log.lock().await.clone()
     }
+}
+
+/// The Region a SigV4 `Authorization` header's credential scope names
+/// (`Credential=AKID/20261203/us-west-2/connect/aws4_request`).
+fn signed_region(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(2))
+        .unwrap_or("")
+        .to_owned()
 }
 
 async fn post_faults(
@@ -266,17 +392,21 @@ fn error(status: u16, kind: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// The checks every operation shares: faults, throttling, the instance.
+/// The checks every operation shares: faults, the instance and its
+/// Region, throttling per Region, Connect's parameter limits.
 async fn admit(
     shared: &Shared,
     operation: &'static str,
     metrics_api: bool,
-    instance: &str,
+    (instance, headers): (&str, &HeaderMap),
     body: &Value,
 ) -> Result<(), Response> {
+    let region = signed_region(headers);
     let fault = shared.faults.lock().await.pop_front();
     let log = |status: u16| LoggedRequest {
         operation,
+        instance: instance.to_owned(),
+        region: region.clone(),
         queues_in_filter: body["Filters"]["Queues"].as_array().map_or(0, Vec::len),
         groupings: body["Groupings"]
             .as_array()
@@ -303,25 +433,50 @@ async fn admit(
         }
         None => None,
     };
+    let known = shared
+        .instances
+        .lock()
+        .await
+        .iter()
+        .find(|i| i.spec.id == instance)
+        .map(|i| (i.spec.region.clone(), i.down));
+    let rejection = rejection
+        .or_else(|| match &known {
+            None => Some(error(
+                404,
+                "ResourceNotFoundException",
+                &format!("Instance {instance} not found"),
+            )),
+            Some((Some(home), _)) if *home != region => Some(error(
+                403,
+                "InvalidSignatureException",
+                &format!("Credential should be scoped to a valid region, not '{region}'; instance {instance} is in {home}"),
+            )),
+            Some((_, true)) => Some(error(
+                500,
+                "InternalServiceException",
+                "Request processing failed",
+            )),
+            Some(_) => None,
+        });
     let rejection = match rejection {
         Some(rejection) => Some(rejection),
         None => {
-            let bucket = if metrics_api {
-                &shared.metrics_bucket
-            } else {
-                &shared.other_bucket
-            };
-            let admitted = bucket.lock().await.take();
-            (!admitted).then(|| error(429, "ThrottlingException", "Rate exceeded"))
+            let mut buckets = shared.buckets.lock().await;
+            let limits = shared.limits;
+            let (metrics, other) = buckets.entry(region.clone()).or_insert_with(|| {
+                (
+                    Bucket::new(limits.metrics_rate, limits.metrics_burst),
+                    Bucket::new(limits.other_rate, limits.other_burst),
+                )
+            });
+            let bucket = if metrics_api { metrics } else { other };
+            (!bucket.take()).then(|| error(429, "ThrottlingException", "Rate exceeded"))
         }
     };
     let queues = body["Filters"]["Queues"].as_array().map_or(0, Vec::len);
     let max = body["MaxResults"].as_u64().unwrap_or(100);
     let rejection = rejection
-        .or_else(|| {
-            (instance != shared.instance_id)
-                .then(|| error(404, "ResourceNotFoundException", &format!("Instance {instance} not found")))
-        })
         .or_else(|| {
             (queues > 100).then(|| {
                 error(
@@ -341,6 +496,72 @@ async fn admit(
         Some(response) => Err(response),
         None => Ok(()),
     }
+}
+
+/// One instance's queues (the instance was admitted, so it exists).
+async fn queues_of(shared: &Shared, instance: &str) -> Vec<StandinQueue> {
+    shared
+        .instances
+        .lock()
+        .await
+        .iter()
+        .find(|i| i.spec.id == instance)
+        .map(|i| i.queues.clone())
+        .unwrap_or_default()
+}
+
+async fn describe_instance(
+    State(shared): State<Arc<Shared>>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if shared
+        .describe_denied
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        shared.log.lock().await.push(LoggedRequest {
+            operation: "DescribeInstance",
+            instance: instance.clone(),
+            region: signed_region(&headers),
+            queues_in_filter: 0,
+            groupings: Vec::new(),
+            next_token: None,
+            status: 403,
+            at: Instant::now(),
+        });
+        return error(
+            403,
+            "AccessDeniedException",
+            "User is not authorized to perform: connect:DescribeInstance",
+        );
+    }
+    if let Err(response) = admit(
+        &shared,
+        "DescribeInstance",
+        false,
+        (&instance, &headers),
+        &Value::Null,
+    )
+    .await
+    {
+        return response;
+    }
+    let instances = shared.instances.lock().await;
+    let Some(found) = instances.iter().find(|i| i.spec.id == instance) else {
+        return error(404, "ResourceNotFoundException", "Instance not found");
+    };
+    let region = found.spec.region.as_deref().unwrap_or("us-east-1");
+    Json(json!({ "Instance": {
+        "Id": found.spec.id,
+        "Arn": format!("arn:aws:connect:{region}:123456789012:instance/{}", found.spec.id),
+        "IdentityManagementType": "CONNECT_MANAGED",
+        "InstanceAlias": found.spec.alias,
+        "CreatedTime": 1.7e9,
+        "InstanceStatus": "ACTIVE",
+        "InboundCallsEnabled": true,
+        "OutboundCallsEnabled": true
+    }}))
+    .into_response()
 }
 
 /// A page of `items` from `token` on, with the next token if more remain.
@@ -375,10 +596,12 @@ fn queue_ref(queue: &StandinQueue) -> Value {
 async fn list_queues(
     State(shared): State<Arc<Shared>>,
     Path(instance): Path<String>,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let logged = json!({ "NextToken": query.get("nextToken") });
-    if let Err(response) = admit(&shared, "ListQueues", false, &instance, &logged).await {
+    if let Err(response) = admit(&shared, "ListQueues", false, (&instance, &headers), &logged).await
+    {
         return response;
     }
     let max = query
@@ -392,7 +615,7 @@ async fn list_queues(
             "maxResults must be between 1 and 1000",
         );
     }
-    let queues = shared.queues.lock().await;
+    let queues = queues_of(&shared, &instance).await;
     let summaries: Vec<Value> = queues
         .iter()
         .map(|q| json!({ "Id": q.id, "Arn": q.arn, "Name": q.name, "QueueType": "STANDARD", "LastModifiedTime": 1.7e9, "LastModifiedRegion": "us-east-1" }))
@@ -404,9 +627,18 @@ async fn list_queues(
 async fn current_metric_data(
     State(shared): State<Arc<Shared>>,
     Path(instance): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(response) = admit(&shared, "GetCurrentMetricData", true, &instance, &body).await {
+    if let Err(response) = admit(
+        &shared,
+        "GetCurrentMetricData",
+        true,
+        (&instance, &headers),
+        &body,
+    )
+    .await
+    {
         return response;
     }
     let groupings: Vec<&str> = body["Groupings"]
@@ -444,7 +676,7 @@ async fn current_metric_data(
             "ESTIMATED_WAIT_TIME requires QUEUE and CHANNEL groupings and a Channels filter",
         );
     }
-    let queues = shared.queues.lock().await;
+    let queues = queues_of(&shared, &instance).await;
     let collections = |figures: &BTreeMap<String, f64>| -> Vec<Value> {
         metrics
             .iter()
@@ -476,9 +708,11 @@ async fn current_metric_data(
 async fn metric_data(
     State(shared): State<Arc<Shared>>,
     Path(instance): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(response) = admit(&shared, "GetMetricData", true, &instance, &body).await {
+    if let Err(response) = admit(&shared, "GetMetricData", true, (&instance, &headers), &body).await
+    {
         return response;
     }
     let (Some(start), Some(end)) = (body["StartTime"].as_f64(), body["EndTime"].as_f64()) else {
@@ -506,7 +740,7 @@ async fn metric_data(
             "the interval must be under 24 hours, within the last 24 hours",
         );
     }
-    let queues = shared.queues.lock().await;
+    let queues = queues_of(&shared, &instance).await;
     let rows: Vec<Value> = filtered(&queues, &body)
         .into_iter()
         .map(|queue| {
@@ -538,12 +772,21 @@ async fn metric_data(
 async fn current_user_data(
     State(shared): State<Arc<Shared>>,
     Path(instance): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(response) = admit(&shared, "GetCurrentUserData", false, &instance, &body).await {
+    if let Err(response) = admit(
+        &shared,
+        "GetCurrentUserData",
+        false,
+        (&instance, &headers),
+        &body,
+    )
+    .await
+    {
         return response;
     }
-    let queues = shared.queues.lock().await;
+    let queues = queues_of(&shared, &instance).await;
     let users: Vec<Value> = filtered(&queues, &body)
         .into_iter()
         .flat_map(|queue| {

@@ -507,6 +507,12 @@ fn filter_queues(snapshot: &mut Snapshot, params: &Params) {
         matches("source", q.source.as_str())
             && matches("taskType", q.task_type.as_str())
             && matches("deliveryProvider", q.delivery_provider.as_str())
+            // A Connect instance's queues; other sources' queues have none.
+            && params.get("instanceId").is_none_or(|wanted| {
+                q.instance
+                    .as_ref()
+                    .is_some_and(|i| wanted.contains(&i.instance_id))
+            })
             && params
                 .get("queueId")
                 .is_none_or(|ids| ids.iter().any(|id| names_queue(id, &q.queue_id)))

@@ -41,7 +41,13 @@ impl Route {
     /// The parameters each route accepts; anything else is a 400.
     fn allowed_params(&self) -> &'static [&'static str] {
         match self {
-            Route::Snapshot => &["source", "taskType", "deliveryProvider", "queueId"],
+            Route::Snapshot => &[
+                "source",
+                "taskType",
+                "deliveryProvider",
+                "queueId",
+                "instanceId",
+            ],
             Route::QueueHistory(_) => &["minutes", "source"],
             Route::Queue(_) => &["source"],
             Route::Health | Route::Wallboard => &[],

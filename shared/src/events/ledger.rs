@@ -22,7 +22,9 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::levels::Level;
-use crate::model::{QueueStats, Snapshot, SourceState, SourceStatus, format_rfc3339, queue_hash};
+use crate::model::{
+    InstanceRef, QueueStats, Snapshot, SourceState, SourceStatus, format_rfc3339, queue_hash,
+};
 
 pub const LEVEL_DETAIL_TYPE: &str = "Queue Level Changed";
 pub const SOURCE_DETAIL_TYPE: &str = "Source Status Changed";
@@ -449,9 +451,13 @@ pub struct Settled {
     pub code: Option<String>,
 }
 
-/// A source's subject: its name (a Connect instance will add its id).
+/// A source's subject: its name, and for a Connect instance its id too
+/// (`connect:<instanceId>`), so each instance's outage is its own event.
 pub fn source_subject(status: &SourceStatus) -> String {
-    status.source.as_str().to_owned()
+    match &status.instance {
+        Some(instance) => format!("{}:{}", status.source.as_str(), instance.instance_id),
+        None => status.source.as_str().to_owned(),
+    }
 }
 
 fn event_id(parts: &str) -> String {
@@ -462,6 +468,16 @@ fn source_name(state: SourceState) -> &'static str {
     match state {
         SourceState::Ok => "ok",
         SourceState::Error => "error",
+    }
+}
+
+/// Adds a Connect instance's `instanceId`, `region` and `instanceAlias` to
+/// an event's detail (DESIGN: events name the instance).
+fn name_instance(detail: &mut serde_json::Value, instance: Option<&InstanceRef>) {
+    if let Some(instance) = instance {
+        detail["instanceId"] = json!(instance.instance_id);
+        detail["region"] = json!(instance.region);
+        detail["instanceAlias"] = json!(instance.instance_alias);
     }
 }
 
@@ -482,7 +498,7 @@ pub fn level_event(
         to.as_str()
     ));
     let c = &queue.counters;
-    let detail = json!({
+    let mut detail = json!({
         "eventId": event_id,
         "queueId": queue.queue_id,
         "queueName": queue.queue_name,
@@ -500,6 +516,7 @@ pub fn level_event(
             "agentsWorking": c.agents_working,
         },
     });
+    name_instance(&mut detail, queue.instance.as_ref());
     Outgoing {
         event_id,
         detail_type: LEVEL_DETAIL_TYPE,
@@ -530,6 +547,7 @@ pub fn source_event(
         "observedAt": format_rfc3339(&snapshot.observed_at),
         "snapshotId": snapshot.snapshot_id,
     });
+    name_instance(&mut detail, status.instance.as_ref());
     if let Some(error) = &status.error {
         detail["error"] = json!({"code": error.code, "message": error.message});
     }
@@ -570,6 +588,7 @@ mod tests {
     fn status(source: SourceName, ok: bool, queues: usize) -> SourceStatus {
         SourceStatus {
             source,
+            instance: None,
             status: if ok {
                 SourceState::Ok
             } else {

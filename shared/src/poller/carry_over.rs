@@ -4,12 +4,44 @@
 //! queues from its last good poll are carried over, marked `stale` with
 //! their own `asOf`. After a cold start the memory is empty, so it is
 //! seeded from the latest stored snapshot the first time it is needed.
+//! Each Connect instance is a feed of its own: one failing instance
+//! carries over only its own queues.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{QueueStats, Snapshot, SourceName};
+use crate::model::{InstanceRef, QueueStats, Snapshot, SourceName};
+
+/// What a snapshot's queues came from: a source, and for Connect the
+/// instance within it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Feed {
+    pub source: SourceName,
+    pub instance_id: Option<String>,
+}
+
+impl Feed {
+    pub fn new(source: &SourceName, instance: Option<&InstanceRef>) -> Self {
+        Self {
+            source: source.clone(),
+            instance_id: instance.map(|i| i.instance_id.clone()),
+        }
+    }
+
+    /// The feed a stored queue came from.
+    pub fn of(queue: &QueueStats) -> Self {
+        Self::new(&queue.source, queue.instance.as_ref())
+    }
+
+    /// A source with one feed (every provider but a Connect instance).
+    pub fn source(source: SourceName) -> Self {
+        Self {
+            source,
+            instance_id: None,
+        }
+    }
+}
 
 /// Queues a source reported at its last good poll.
 #[derive(Clone, Debug)]
@@ -21,7 +53,7 @@ struct LastGood {
 /// Each source's last good queues.
 #[derive(Clone, Debug, Default)]
 pub struct CarryOver {
-    by_source: HashMap<SourceName, LastGood>,
+    by_feed: HashMap<Feed, LastGood>,
 }
 
 impl CarryOver {
@@ -31,8 +63,8 @@ impl CarryOver {
         let mut carry = Self::default();
         for queue in snapshot.queues {
             carry
-                .by_source
-                .entry(queue.source.clone())
+                .by_feed
+                .entry(Feed::of(&queue))
                 .or_insert_with(|| LastGood {
                     observed_at: snapshot.observed_at,
                     queues: Vec::new(),
@@ -43,15 +75,10 @@ impl CarryOver {
         carry
     }
 
-    /// A source answered: its queues are the ones to carry from now on.
-    pub fn remember(
-        &mut self,
-        source: SourceName,
-        observed_at: DateTime<Utc>,
-        queues: &[QueueStats],
-    ) {
-        self.by_source.insert(
-            source,
+    /// A feed answered: its queues are the ones to carry from now on.
+    pub fn remember(&mut self, feed: Feed, observed_at: DateTime<Utc>, queues: &[QueueStats]) {
+        self.by_feed.insert(
+            feed,
             LastGood {
                 observed_at,
                 queues: queues.to_vec(),
@@ -59,10 +86,10 @@ impl CarryOver {
         );
     }
 
-    /// A source failed: its last good queues, stale, each with the time it
+    /// A feed failed: its last good queues, stale, each with the time it
     /// was really observed. Empty when the source never answered.
-    pub fn carried(&self, source: &SourceName) -> Vec<QueueStats> {
-        let Some(good) = self.by_source.get(source) else {
+    pub fn carried(&self, feed: &Feed) -> Vec<QueueStats> {
+        let Some(good) = self.by_feed.get(feed) else {
             return Vec::new();
         };
         good.queues
@@ -99,24 +126,32 @@ mod tests {
 
     #[test]
     fn nothing_is_carried_for_a_source_never_seen() {
-        assert!(CarryOver::default().carried(&SourceName::Symbee).is_empty());
+        assert!(
+            CarryOver::default()
+                .carried(&Feed::source(SourceName::Symbee))
+                .is_empty()
+        );
     }
 
     #[test]
     fn the_last_good_queues_come_back_stale_with_their_time() {
         let mut carry = CarryOver::default();
-        carry.remember(SourceName::Symbee, at(0), &[queue(SourceName::Symbee, "a")]);
         carry.remember(
-            SourceName::Symbee,
+            Feed::source(SourceName::Symbee),
+            at(0),
+            &[queue(SourceName::Symbee, "a")],
+        );
+        carry.remember(
+            Feed::source(SourceName::Symbee),
             at(10),
             &[queue(SourceName::Symbee, "b")],
         );
-        let carried = carry.carried(&SourceName::Symbee);
+        let carried = carry.carried(&Feed::source(SourceName::Symbee));
         assert_eq!(carried.len(), 1);
         assert_eq!(carried[0].queue_id, "b");
         assert!(carried[0].stale);
         assert_eq!(carried[0].as_of, Some(at(10)));
-        assert!(carry.carried(&SourceName::Connect).is_empty());
+        assert!(carry.carried(&Feed::source(SourceName::Connect)).is_empty());
     }
 
     #[test]
@@ -131,7 +166,63 @@ mod tests {
             queues: vec![queue(SourceName::Symbee, "a"), old],
         };
         let carry = CarryOver::seeded_from(snapshot);
-        assert_eq!(carry.carried(&SourceName::Symbee)[0].as_of, Some(at(0)));
-        assert_eq!(carry.carried(&SourceName::Connect)[0].as_of, Some(at(-60)));
+        assert_eq!(
+            carry.carried(&Feed::source(SourceName::Symbee))[0].as_of,
+            Some(at(0))
+        );
+        assert_eq!(
+            carry.carried(&Feed::source(SourceName::Connect))[0].as_of,
+            Some(at(-60))
+        );
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+    use crate::model::{DeliveryProvider, OpenClosedState, TaskType};
+
+    fn connect_queue(instance: &str, id: &str) -> QueueStats {
+        let mut queue = QueueStats::new(
+            SourceName::Connect,
+            id,
+            id,
+            DeliveryProvider::Amazon,
+            TaskType::AmazonAny,
+            OpenClosedState::OperatingHoursUnknown,
+        );
+        queue.instance = Some(InstanceRef {
+            instance_id: instance.into(),
+            region: "us-east-1".into(),
+            instance_alias: instance.into(),
+        });
+        queue
+    }
+
+    #[test]
+    fn each_connect_instance_carries_only_its_own_queues() {
+        let snapshot = Snapshot {
+            snapshot_id: "s".into(),
+            observed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            sources: vec![],
+            queues: vec![
+                connect_queue("east", "q1"),
+                connect_queue("west", "q2"),
+                connect_queue("west", "q3"),
+            ],
+        };
+        let carry = CarryOver::seeded_from(snapshot);
+        let feed = |id: &str| Feed {
+            source: SourceName::Connect,
+            instance_id: Some(id.into()),
+        };
+        let east: Vec<String> = carry
+            .carried(&feed("east"))
+            .into_iter()
+            .map(|q| q.queue_id)
+            .collect();
+        assert_eq!(east, vec!["q1"]);
+        assert_eq!(carry.carried(&feed("west")).len(), 2);
+        assert!(carry.carried(&Feed::source(SourceName::Connect)).is_empty());
     }
 }

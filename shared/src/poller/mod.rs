@@ -9,7 +9,7 @@
 
 mod carry_over;
 
-pub use carry_over::CarryOver;
+pub use carry_over::{CarryOver, Feed};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,11 +25,21 @@ use tokio::time::Instant;
 use crate::estimate::WaitEstimator;
 use crate::events::{AnnounceReport, Announcer};
 use crate::levels::LevelRules;
-use crate::model::{DeliveryProvider, QueueStats, Snapshot, SourceName, SourceState, SourceStatus};
+use crate::model::{
+    DeliveryProvider, InstanceRef, QueueStats, Snapshot, SourceName, SourceState, SourceStatus,
+};
 use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
 use crate::source::{QueueSource, SourceError};
 use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
+
+/// One source's answer in one cycle, and how long it took.
+struct Polled {
+    name: SourceName,
+    instance: Option<InstanceRef>,
+    latency: Duration,
+    result: Result<Vec<QueueStats>, SourceError>,
+}
 
 /// How the cycle loop is paced.
 #[derive(Clone, Debug)]
@@ -342,11 +352,7 @@ impl Poller {
         report
     }
 
-    async fn poll_source(
-        &self,
-        source: &dyn QueueSource,
-        timeout: Duration,
-    ) -> (SourceName, Duration, Result<Vec<QueueStats>, SourceError>) {
+    async fn poll_source(&self, source: &dyn QueueSource, timeout: Duration) -> Polled {
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, source.fetch_queues()).await {
             Ok(result) => result,
@@ -354,7 +360,12 @@ impl Poller {
                 timeout_ms: timeout.as_millis() as u64,
             }),
         };
-        (source.name(), started.elapsed(), result)
+        Polled {
+            name: source.name(),
+            instance: source.instance(),
+            latency: started.elapsed(),
+            result,
+        }
     }
 
     /// Builds the snapshot, carrying over a failed source's last good queues.
@@ -362,10 +373,10 @@ impl Poller {
         &self,
         snapshot_id: String,
         observed_at: DateTime<Utc>,
-        results: Vec<(SourceName, Duration, Result<Vec<QueueStats>, SourceError>)>,
+        results: Vec<Polled>,
     ) -> Snapshot {
         let mut carry_over = self.carry_over.lock().await;
-        if carry_over.is_none() && results.iter().any(|(_, _, r)| r.is_err()) {
+        if carry_over.is_none() && results.iter().any(|p| p.result.is_err()) {
             // Cold start with a failing source: what did the last poll see?
             *carry_over = Some(self.seed_carry_over().await);
         }
@@ -373,26 +384,35 @@ impl Poller {
 
         let mut sources = Vec::with_capacity(results.len());
         let mut queues = Vec::new();
-        for (name, latency, result) in results {
+        for polled in results {
+            let Polled {
+                name,
+                instance,
+                latency,
+                result,
+            } = polled;
+            let feed = Feed::new(&name, instance.as_ref());
             let latency_ms = latency.as_millis() as u64;
             match result {
                 Ok(mut fresh) => {
                     one_source_per_queue(&name, &mut fresh, &self.direct);
                     sources.push(SourceStatus {
-                        source: name.clone(),
+                        source: name,
+                        instance,
                         status: SourceState::Ok,
                         error: None,
                         latency_ms,
                         queue_count: fresh.len(),
                     });
-                    carry_over.remember(name, observed_at, &fresh);
+                    carry_over.remember(feed, observed_at, &fresh);
                     queues.extend(fresh);
                 }
                 Err(error) => {
-                    tracing::warn!(source = %name, code = error.code(), error = %error, "source failed this cycle");
-                    let carried = carry_over.carried(&name);
+                    tracing::warn!(source = %name, instance = feed.instance_id.as_deref(), code = error.code(), error = %error, "source failed this cycle");
+                    let carried = carry_over.carried(&feed);
                     sources.push(SourceStatus {
                         source: name,
+                        instance,
                         status: SourceState::Error,
                         error: Some(error.info()),
                         latency_ms,

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use thiserror::Error;
 
-use crate::model::{DeliveryProvider, ErrorInfo, QueueStats, SourceName};
+use crate::model::{DeliveryProvider, ErrorInfo, InstanceRef, QueueStats, SourceName};
 use crate::secrets::{SecretSource, SecretsManagerSource};
 use crate::sink::Tenant;
 
@@ -113,6 +113,14 @@ impl SourceError {
 pub trait QueueSource: Send + Sync {
     /// The name queues from this source carry.
     fn name(&self) -> SourceName;
+
+    /// The Amazon Connect instance this source polls, when it is one of
+    /// several feeds of the same provider: the poller keeps its status,
+    /// its carried-over queues and its outage events apart from the
+    /// others'. Read after each poll (the alias may arrive with the first).
+    fn instance(&self) -> Option<InstanceRef> {
+        None
+    }
 
     /// Every queue this source reports, as of now. Zero queues is a valid
     /// answer; an error means "this source failed this poll".
@@ -235,4 +243,10 @@ pub trait SourceConfig: fmt::Debug + Send + Sync {
     }
 
     fn build(&self, deps: &SourceDeps) -> Result<Arc<dyn QueueSource>, BuildError>;
+
+    /// Every source these settings make: one, except for a provider whose
+    /// settings name several feeds (Amazon Connect instances).
+    fn build_all(&self, deps: &SourceDeps) -> Result<Vec<Arc<dyn QueueSource>>, BuildError> {
+        Ok(vec![self.build(deps)?])
+    }
 }

@@ -46,7 +46,7 @@ pub const PROVIDERS: &[Provider] = &[
     },
     Provider {
         switch: ConnectConfig::SWITCH,
-        title: "Amazon Connect",
+        title: "Amazon Connect; CONNECT_INSTANCES for several instances",
         read: |s| boxed(ConnectConfig::from_settings, s),
     },
     Provider {
@@ -113,9 +113,13 @@ impl SourcesConfig {
         self.iter().find_map(|c| c.tenant())
     }
 
-    /// Every enabled source, built.
+    /// Every enabled source, built (a Connect instance each).
     pub fn build(&self, deps: &SourceDeps) -> Result<Vec<Arc<dyn QueueSource>>, BuildError> {
-        self.iter().map(|c| c.build(deps)).collect()
+        let mut sources = Vec::new();
+        for config in self.iter() {
+            sources.extend(config.build_all(deps)?);
+        }
+        Ok(sources)
     }
 }
 

@@ -10,6 +10,7 @@ mod common;
 
 mod api;
 mod clarity_pipeline;
+mod connect_instances;
 mod connect_pipeline;
 mod contact_flow;
 mod eight_by_eight_pipeline;

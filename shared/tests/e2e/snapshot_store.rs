@@ -28,6 +28,7 @@ fn snapshot(id: &str, minutes_ago: i64, queues: Vec<QueueStats>) -> Snapshot {
         observed_at: chrono::DateTime::from_timestamp_millis(observed.timestamp_millis()).unwrap(),
         sources: vec![SourceStatus {
             source: SourceName::Symbee,
+            instance: None,
             status: SourceState::Ok,
             error: None,
             latency_ms: 12,

@@ -8,11 +8,17 @@
 //! per account and Region, so every request, retries included, takes a
 //! token from a client-side [`RateLimiter`] first, and the SDK's own
 //! retries are off so none slips past it.
+//!
+//! A stack may poll several instances (`CONNECT_INSTANCES`): each is a
+//! [`ConnectSource`] of its own (its own discovery, intraday and agent
+//! rotation, its own status in the snapshot), while the instances of one
+//! Region share one client, signing for that Region, and one
+//! [`RegionBudget`].
 
 mod config;
 pub mod mapping;
 
-pub use config::ConnectConfig;
+pub use config::{ConnectConfig, InstanceSpec};
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -34,10 +40,9 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::limiter::RateLimiter;
-use crate::model::queue_key;
 use crate::model::{
-    AgentDetail, DeliveryProvider, Intraday, OpenClosedState, QueueStats, SlotCounts, SourceName,
-    TaskType,
+    AgentDetail, DeliveryProvider, InstanceRef, Intraday, OpenClosedState, QueueStats, SlotCounts,
+    SourceName, TaskType,
 };
 use crate::source::{QueueSource, SourceError};
 use mapping::{CHANNELS, CURRENT_METRICS, CurrentFigures};
@@ -65,7 +70,33 @@ pub struct CallCounts {
     pub current_metrics: AtomicU64,
     pub metric_data: AtomicU64,
     pub user_data: AtomicU64,
+    pub describe_instance: AtomicU64,
     pub throttled: AtomicU64,
+}
+
+/// Connect's throttling budget of one account and Region, shared by every
+/// instance polled there: GetCurrentMetricData and GetMetricData draw on
+/// `metrics`, the other calls on `other`.
+pub struct RegionBudget {
+    pub metrics: RateLimiter,
+    pub other: RateLimiter,
+}
+
+impl RegionBudget {
+    pub fn new(config: &ConnectConfig) -> Self {
+        Self {
+            metrics: RateLimiter::new(config.metrics_rate, config.metrics_burst),
+            other: RateLimiter::new(config.other_rate, config.other_burst),
+        }
+    }
+}
+
+/// The instance's alias: its id until DescribeInstance has answered, and
+/// for good when it cannot (no permission): a missing alias never stops
+/// polling.
+struct Alias {
+    alias: String,
+    settled: bool,
 }
 
 #[derive(Default)]
@@ -81,8 +112,10 @@ struct State {
 pub struct ConnectSource {
     client: Client,
     config: ConnectConfig,
-    metrics_limiter: RateLimiter,
-    other_limiter: RateLimiter,
+    instance_id: String,
+    region: String,
+    alias: std::sync::Mutex<Alias>,
+    budget: Arc<RegionBudget>,
     backoff: Backoff,
     state: Mutex<State>,
     calls: Arc<CallCounts>,
@@ -134,13 +167,41 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>
 }
 
 impl ConnectSource {
-    /// `client` should have the SDK's retries disabled ([`Self::client_config`]):
-    /// ours go through the limiter.
+    /// The first configured instance, in the client's Region, with a
+    /// budget of its own. `client` should have the SDK's retries disabled
+    /// ([`Self::client_config`]): ours go through the limiter.
     pub fn new(client: Client, config: ConnectConfig) -> Self {
+        let region = client
+            .config()
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let instance_id = config
+            .instances
+            .first()
+            .map(|i| i.instance_id.clone())
+            .unwrap_or_default();
+        let budget = Arc::new(RegionBudget::new(&config));
+        Self::for_instance(client, config, &instance_id, &region, budget)
+    }
+
+    /// One instance of several: `client` signs for `region`, and `budget`
+    /// is shared with the other instances of that Region.
+    pub fn for_instance(
+        client: Client,
+        config: ConnectConfig,
+        instance_id: &str,
+        region: &str,
+        budget: Arc<RegionBudget>,
+    ) -> Self {
         Self {
             client,
-            metrics_limiter: RateLimiter::new(config.metrics_rate, config.metrics_burst),
-            other_limiter: RateLimiter::new(config.other_rate, config.other_burst),
+            instance_id: instance_id.to_owned(),
+            region: region.to_owned(),
+            alias: std::sync::Mutex::new(Alias {
+                alias: instance_id.to_owned(),
+                settled: false,
+            }),
+            budget,
             backoff: Backoff {
                 max_attempts: 6,
                 base: Duration::from_millis(200),
@@ -149,6 +210,62 @@ impl ConnectSource {
             config,
             state: Mutex::new(State::default()),
             calls: Arc::new(CallCounts::default()),
+        }
+    }
+
+    fn instance_ref(&self) -> InstanceRef {
+        InstanceRef {
+            instance_id: self.instance_id.clone(),
+            region: self.region.clone(),
+            instance_alias: self
+                .alias
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .alias
+                .clone(),
+        }
+    }
+
+    /// DescribeInstance, once per cold start: the alias names the instance
+    /// on the board and in events. A throttle or 5xx is tried again next
+    /// cycle; a refusal (no `connect:DescribeInstance`) settles on the id.
+    async fn describe_once(&self, deadline: Instant) {
+        if self.alias.lock().unwrap_or_else(|p| p.into_inner()).settled {
+            return;
+        }
+        let send = || {
+            self.client
+                .describe_instance()
+                .instance_id(&self.instance_id)
+                .send()
+        };
+        let outcome = self
+            .call(
+                &self.budget.other,
+                &self.calls.describe_instance,
+                deadline,
+                send,
+            )
+            .await;
+        let mut alias = self.alias.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(output) => {
+                if let Some(name) = output.instance().and_then(|i| i.instance_alias()) {
+                    alias.alias = name.to_owned();
+                }
+                alias.settled = true;
+            }
+            Err(error) => {
+                let retry = matches!(
+                    error,
+                    SourceError::Throttled { .. }
+                        | SourceError::RequestTimeout { .. }
+                        | SourceError::CycleTimeout { .. }
+                        | SourceError::Transport { .. }
+                ) || matches!(error, SourceError::UpstreamStatus { status, .. } if status >= 500);
+                alias.settled = !retry;
+                tracing::warn!(instance = %self.instance_id, code = error.code(), error = %error, "the instance's alias could not be read; it is named by its id");
+            }
         }
     }
 
@@ -252,7 +369,7 @@ impl ConnectSource {
         let send = |token: Option<String>| {
             self.client
                 .list_queues()
-                .instance_id(&self.config.instance_id)
+                .instance_id(&self.instance_id)
                 .queue_types(QueueType::Standard)
                 .max_results(1000)
                 .set_next_token(token)
@@ -260,7 +377,7 @@ impl ConnectSource {
         };
         let mut queues = self
             .all_pages(
-                &self.other_limiter,
+                &self.budget.other,
                 &self.calls.list_queues,
                 deadline,
                 send,
@@ -281,9 +398,8 @@ impl ConnectSource {
                 },
             )
             .await?;
-        if !self.config.queue_ids.is_empty() {
-            let wanted: Vec<&str> = self.config.queue_ids.iter().map(|q| queue_key(q)).collect();
-            queues.retain(|q| wanted.contains(&q.id.as_str()));
+        if let Some(wanted) = self.config.wanted_queues(&self.instance_id) {
+            queues.retain(|q| wanted.contains(&q.id));
         }
         Ok(queues)
     }
@@ -344,7 +460,7 @@ impl ConnectSource {
         let send = |token: Option<String>| {
             self.client
                 .get_current_metric_data()
-                .instance_id(&self.config.instance_id)
+                .instance_id(&self.instance_id)
                 .filters(filters.clone())
                 .set_groupings(Some(groupings.clone()))
                 .set_current_metrics(Some(metrics.clone()))
@@ -353,7 +469,7 @@ impl ConnectSource {
                 .send()
         };
         self.all_pages(
-            &self.metrics_limiter,
+            &self.budget.metrics,
             &self.calls.current_metrics,
             deadline,
             send,
@@ -430,7 +546,7 @@ impl ConnectSource {
         let send = |token: Option<String>| {
             self.client
                 .get_metric_data()
-                .instance_id(&self.config.instance_id)
+                .instance_id(&self.instance_id)
                 .start_time(start)
                 .end_time(end)
                 .filters(filters.clone())
@@ -441,7 +557,7 @@ impl ConnectSource {
                 .send()
         };
         self.all_pages(
-            &self.metrics_limiter,
+            &self.budget.metrics,
             &self.calls.metric_data,
             deadline,
             send,
@@ -532,7 +648,7 @@ impl ConnectSource {
         let send = |token: Option<String>| {
             self.client
                 .get_current_user_data()
-                .instance_id(&self.config.instance_id)
+                .instance_id(&self.instance_id)
                 .filters(filters.clone())
                 .max_results(100)
                 .set_next_token(token)
@@ -540,7 +656,7 @@ impl ConnectSource {
         };
         let users = self
             .all_pages(
-                &self.other_limiter,
+                &self.budget.other,
                 &self.calls.user_data,
                 deadline,
                 send,
@@ -584,13 +700,19 @@ impl QueueSource for ConnectSource {
         SourceName::Connect
     }
 
+    fn instance(&self) -> Option<InstanceRef> {
+        Some(self.instance_ref())
+    }
+
     fn reports_directly(&self) -> Option<DeliveryProvider> {
         Some(DeliveryProvider::Amazon)
     }
 
     async fn fetch_queues(&self) -> Result<Vec<QueueStats>, SourceError> {
         let deadline = Instant::now() + self.config.cycle_timeout;
-        let queues = self.queues(deadline).await?;
+        let (queues, ()) = tokio::join!(self.queues(deadline), self.describe_once(deadline));
+        let queues = queues?;
+        let instance = self.instance_ref();
         let ids: Vec<String> = queues.iter().map(|q| q.id.clone()).collect();
         let batches: Vec<Vec<String>> = ids
             .chunks(MAX_QUEUES_PER_CALL)
@@ -675,6 +797,7 @@ impl QueueSource for ConnectSource {
                 }
                 stats.intraday = state.intraday.get(&queue.id).cloned();
                 stats.agents = state.agents.get(&queue.id).cloned();
+                stats.instance = Some(instance.clone());
                 stats
             })
             .collect())

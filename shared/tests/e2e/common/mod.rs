@@ -284,9 +284,19 @@ impl Harness {
             ("CONNECT_TIMEOUT_SECONDS", "30"),
         ];
         settings.extend_from_slice(extra);
+        self.poller_with_connect_settings(connect_sdk, &settings)
+    }
+
+    /// The wired poller with exactly these Connect settings (beside this
+    /// world's Symbee ones), Connect's client built from `connect_sdk`.
+    pub fn poller_with_connect_settings(
+        &self,
+        connect_sdk: &SdkConfig,
+        settings: &[(&str, &str)],
+    ) -> Poller {
         let (deps, _) = self.deps();
         let deps = deps.with_sdk_for(SourceName::Connect, connect_sdk.clone());
-        build_poller(&self.config(&settings), &deps).expect("poller builds")
+        build_poller(&self.config(settings), &deps).expect("poller builds")
     }
 
     pub async fn records(&self) -> Vec<(String, Value)> {
@@ -343,6 +353,7 @@ pub fn seed_snapshot(age: chrono::Duration) -> queue_stats::model::Snapshot {
         observed_at: chrono::DateTime::from_timestamp_millis(observed.timestamp_millis()).unwrap(),
         sources: vec![queue_stats::model::SourceStatus {
             source: queue_stats::model::SourceName::Symbee,
+            instance: None,
             status: queue_stats::model::SourceState::Ok,
             error: None,
             latency_ms: 42,
@@ -728,4 +739,24 @@ impl ClarityWorld {
         .build(deps)
         .unwrap()
     }
+}
+
+/// A GET through the API handler, as API Gateway sends it; the JSON body.
+pub async fn api_get(api: &queue_stats::api::Api, path: &str, query: &str) -> Value {
+    let mut event = fixture("events/apigw-get-snapshot.json");
+    event["rawPath"] = serde_json::json!(path);
+    event["rawQueryString"] = serde_json::json!(query);
+    event["requestContext"]["http"]["path"] = serde_json::json!(path);
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("accept-encoding");
+    let response = queue_stats::handlers::api::handle(
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+        api,
+    )
+    .await
+    .unwrap();
+    let wire = serde_json::to_value(&response).unwrap();
+    serde_json::from_str(wire["body"].as_str().expect("a body")).expect("a JSON body")
 }
