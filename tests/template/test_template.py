@@ -5,12 +5,54 @@ loader that understands CloudFormation's short-form tags).
 """
 
 import pathlib
+import re
 import unittest
 
 from cfnlint.decode import cfn_yaml
 
 TEMPLATE = cfn_yaml.load(str(pathlib.Path(__file__).resolve().parents[2] / "template.yaml"))
-RESOURCES = TEMPLATE["Resources"]
+
+# Instances a multi-Region deployer lists: two here, one in another Region.
+HERE = ["11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"]
+ELSEWHERE = ["arn:aws:connect:us-west-2:123456789012:instance/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]
+INSTANCES = {"ConnectInstanceIds": ",".join(HERE), "ConnectOtherRegionInstanceArns": ",".join(ELSEWHERE)}
+
+
+def replaced(node, name, item):
+    """`node` with the loop variable `name` set to `item`, as
+    AWS::LanguageExtensions does: `Ref` to it and `${name}` in strings."""
+    if isinstance(node, dict):
+        if node == {"Ref": name}:
+            return item
+        return {k: replaced(v, name, item) for k, v in node.items()}
+    if isinstance(node, list):
+        return [replaced(v, name, item) for v in node]
+    if isinstance(node, str):
+        return node.replace("${" + name + "}", item)
+    return node
+
+
+def expanded(parameters):
+    """The template's resources with every Fn::ForEach unrolled over the
+    parameter values given (the defaults for the rest)."""
+    values = {name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()}
+    values.update(parameters)
+    out = {}
+    for name, resource in TEMPLATE["Resources"].items():
+        if not name.startswith("Fn::ForEach::"):
+            out[name] = resource
+            continue
+        variable, collection, body = resource
+        items = values[collection["Ref"]]
+        items = items.split(",") if isinstance(items, str) else items
+        for item in items:
+            compact = re.sub("[^A-Za-z0-9]", "", item)
+            for key, template in body.items():
+                out[key.replace("&{" + variable + "}", compact)] = replaced(template, variable, item)
+    return out
+
+
+RESOURCES = expanded(INSTANCES)
 
 
 def of_type(kind):
@@ -84,7 +126,7 @@ def deployed(**parameters):
 
     return {
         name: decide(resource)
-        for name, resource in RESOURCES.items()
+        for name, resource in expanded(parameters).items()
         if "Condition" not in resource or condition(resource["Condition"])
     }
 
@@ -136,16 +178,64 @@ class LeastPrivilege(unittest.TestCase):
                     for action in as_list(statement["Action"]):
                         self.assertIn(action, {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}, f"{name}: {action}")
 
-    def test_the_contact_flow_is_invokable_by_the_configured_instance_only(self):
-        permission = RESOURCES["ContactFlowInvokePermission"]["Properties"]
-        self.assertEqual(permission["Principal"], "connect.amazonaws.com")
-        # This account's instance, and that one only: no wildcard.
-        self.assertEqual(permission["SourceAccount"], {"Ref": "AWS::AccountId"})
-        self.assertEqual(
-            permission["SourceArn"],
-            {"Fn::Sub": "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/${ConnectInstanceId}"},
-        )
-        self.assertNotIn("*", str(permission["SourceArn"]))
+    def test_each_instance_and_only_it_may_invoke_the_contact_flow(self):
+        resources = deployed(**INSTANCES)
+        permissions = [r["Properties"] for r in resources.values()
+                       if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "connect.amazonaws.com"]
+        # One per instance, each this account's and naming that instance: no wildcard.
+        self.assertEqual(len(permissions), len(HERE) + len(ELSEWHERE))
+        arns = []
+        for permission in permissions:
+            self.assertEqual(permission["SourceAccount"], {"Ref": "AWS::AccountId"})
+            self.assertNotIn("*", str(permission["SourceArn"]))
+            arns.append(str(permission["SourceArn"]))
+        for instance in HERE:
+            self.assertEqual(
+                [a for a in arns if a.endswith(f"instance/{instance}'}}")],
+                [str({"Fn::Sub": f"arn:${{AWS::Partition}}:connect:${{AWS::Region}}:${{AWS::AccountId}}:instance/{instance}"})],
+            )
+        self.assertIn(ELSEWHERE[0], arns)
+
+    def test_one_association_per_instance_of_this_region(self):
+        resources = deployed(**INSTANCES)
+        associations = sorted(str(r["Properties"]["InstanceId"]) for r in resources.values()
+                              if r["Type"] == "AWS::Connect::IntegrationAssociation")
+        # Connect associates functions of its own Region only.
+        self.assertEqual(len(associations), len(HERE))
+        for instance, association in zip(sorted(HERE), associations):
+            self.assertTrue(association.endswith(f"instance/{instance}'}}"), association)
+
+    def test_the_poller_reads_exactly_each_instance(self):
+        resources = deployed(ConnectAgentDetail="true", **INSTANCES)
+        policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+        self.assertEqual(len(policies), len(HERE) + len(ELSEWHERE))
+        named = []
+        for policy in policies:
+            self.assertEqual(policy["Roles"], [{"Ref": "PollerFunctionRole"}])
+            text = str(policy["PolicyDocument"])
+            mentioned = [i for i in HERE + [a.rsplit("/", 1)[1] for a in ELSEWHERE] if i in text]
+            self.assertEqual(len(mentioned), 1, text)
+            named += mentioned
+            self.assertNotIn("instance/*", text)
+            actions = {a for st in policy["PolicyDocument"]["Statement"] for a in as_list(st["Action"])}
+            self.assertEqual(actions, {"connect:ListQueues", "connect:GetCurrentMetricData", "connect:GetMetricData",
+                                       "connect:DescribeInstance", "connect:GetCurrentUserData"})
+        self.assertEqual(len(set(named)), len(policies))
+
+    def test_the_poller_is_told_every_instance(self):
+        variables = deployed(**INSTANCES)["PollerFunction"]["Properties"]["Environment"]["Variables"]
+        separator, parts = variables["CONNECT_INSTANCES"]["Fn::Join"]
+        lists = [part["Fn::Join"][0].join(INSTANCES[part["Fn::Join"][1]["Ref"]].split(",")) for part in parts]
+        # Ids of this Region and ARNs of others, one list: CONNECT_INSTANCES.
+        self.assertEqual(separator.join(lists), ",".join(HERE + ELSEWHERE))
+
+    def test_without_instances_there_is_no_connect_access_at_all(self):
+        resources = deployed()
+        kinds = {r["Type"] for r in resources.values()}
+        self.assertNotIn("AWS::Connect::IntegrationAssociation", kinds)
+        self.assertNotIn("AWS::IAM::Policy", kinds)
+        self.assertFalse([r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                          and r["Properties"]["Principal"] == "connect.amazonaws.com"])
 
 
 class Api(unittest.TestCase):
@@ -226,7 +316,7 @@ class Operations(unittest.TestCase):
         for setting in [
             "SYMBEE_COMPANY_CODE", "SYMBEE_ENVIRONMENT", "SYMBEE_REGION", "SYMBEE_SECRETS_REGION",
             "SYMBEE_API_KEY_SECRET_ID", "SYMBEE_INCLUDE_AMAZON_QUEUES", "SYMBEE_QUEUE_IDS",
-            "CONNECT_INSTANCE_ID", "SNAPSHOT_TABLE", "SNAPSHOT_STREAM", "POLL_INTERVAL_SECONDS",
+            "CONNECT_INSTANCES", "SNAPSHOT_TABLE", "SNAPSHOT_STREAM", "POLL_INTERVAL_SECONDS",
             "HISTORY_RETENTION_HOURS", "STALE_AFTER_SECONDS",
             "EIGHTX8_PBX_ID", "EIGHTX8_SECRET_ID", "EIGHTX8_SECRETS_REGION", "EIGHTX8_ENDPOINT",
             "EIGHTX8_SITE_IDS", "EIGHTX8_QUEUE_IDS", "EIGHTX8_TIMEOUT_MS",
