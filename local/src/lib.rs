@@ -31,7 +31,10 @@ pub struct Settings {
     pub environment: String,
     pub secrets_region: String,
     pub secret_id: String,
-    pub connect_instance_arn: String,
+    /// The simulated Connect instances (`SIM_CONNECT_INSTANCES`, ARNs):
+    /// by default two, in us-east-1 and us-west-2, as a Global Resiliency
+    /// pair would be.
+    pub connect_instances: Vec<String>,
     pub poll_interval_seconds: u64,
     pub sim_queues: usize,
     /// Call queues of the simulated 8x8 PBX (`SIM_EIGHTX8_QUEUES`, 0 = 8x8 off).
@@ -70,10 +73,15 @@ impl Settings {
             environment: var("SYMBEE_ENVIRONMENT", "local"),
             secrets_region: var("SYMBEE_SECRETS_REGION", "us-east-1"),
             secret_id: var("SYMBEE_API_KEY_SECRET_ID", "SYMBEE_CONNECT_API_KEY"),
-            connect_instance_arn: var(
-                "CONNECT_INSTANCE_ID",
-                "arn:aws:connect:us-east-1:000000000000:instance/10a4c4eb-f57e-4d4c-b602-bf39176ced07",
-            ),
+            connect_instances: var(
+                "SIM_CONNECT_INSTANCES",
+                "arn:aws:connect:us-east-1:000000000000:instance/10a4c4eb-f57e-4d4c-b602-bf39176ced07,\
+                 arn:aws:connect:us-west-2:000000000000:instance/20b5d5fc-0a8f-4e5d-9713-c04a287dfe18",
+            )
+            .split(',')
+            .map(|arn| arn.trim().to_owned())
+            .filter(|arn| !arn.is_empty())
+            .collect(),
             poll_interval_seconds: number("POLL_INTERVAL_SECONDS", "10")?,
             sim_queues: number("SIM_QUEUES", "30")?,
             sim_eight_by_eight_queues: number("SIM_EIGHTX8_QUEUES", "8")?,
@@ -248,6 +256,25 @@ impl Running {
     }
 }
 
+/// Gives each simulated Connect instance its own queues of the floor.
+async fn serve_connect_floor(connect: &ConnectStandin, floor: &Floor) {
+    let mut by_instance: std::collections::HashMap<String, Vec<_>> =
+        std::collections::HashMap::new();
+    for queue in floor.connect_queues() {
+        let instance = queue
+            .arn
+            .split("/queue/")
+            .next()
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        by_instance.entry(instance).or_default().push(queue);
+    }
+    for (instance, queues) in by_instance {
+        connect.set_instance_queues(&instance, queues).await;
+    }
+}
+
 /// Sets up the emulator's resources, starts the stand-ins, the simulation
 /// and the functions, and serves the gateway.
 pub async fn start(settings: &Settings) -> Result<Running, String> {
@@ -292,15 +319,18 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     )
     .await
     .map_err(|e| format!("Symbee stand-in: {e}"))?;
-    let instance_id = settings
-        .connect_instance_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let connect = ConnectStandin::start(
+    let instances = settings
+        .connect_instances
+        .iter()
+        .map(|arn| {
+            let region = arn.split(':').nth(3).unwrap_or("us-east-1");
+            let id = arn.rsplit('/').next().unwrap_or_default();
+            standins::connect::StandinInstance::new(id, region, &format!("local-{region}"))
+        })
+        .collect();
+    let connect = ConnectStandin::start_instances(
         "127.0.0.1:0".parse().unwrap(),
-        &instance_id,
+        instances,
         ServiceLimits::default(),
     )
     .await
@@ -310,13 +340,13 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     let floor = Arc::new(Mutex::new(Floor::new(
         settings.sim_seed,
         settings.sim_queues,
-        &settings.connect_instance_arn,
+        &settings.connect_instances,
     )));
     {
         let mut f = floor.lock().await;
         f.advance(1800.0); // start mid-morning, not at an empty dawn
         symbee.set_queues(f.symbee_queues()).await;
-        connect.set_queues(f.connect_queues()).await;
+        serve_connect_floor(&connect, &f).await;
     }
     let (sim_floor, sim_symbee, sim_connect, speed) = (
         floor.clone(),
@@ -331,7 +361,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
             let mut f = sim_floor.lock().await;
             f.advance(speed);
             sim_symbee.set_queues(f.symbee_queues()).await;
-            sim_connect.set_queues(f.connect_queues()).await;
+            serve_connect_floor(&sim_connect, &f).await;
         }
     });
     // The key rotates now and then, as Symbee's does.
@@ -374,7 +404,7 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         ("SYMBEE_SECRETS_REGION", settings.secrets_region.clone()),
         ("SYMBEE_API_KEY_SECRET_ID", settings.secret_id.clone()),
         ("SYMBEE_BASE_URL", symbee.base_url()),
-        ("CONNECT_INSTANCE_ID", settings.connect_instance_arn.clone()),
+        ("CONNECT_INSTANCES", settings.connect_instances.join(",")),
         // The real SDK client finds the Connect stand-in the standard way.
         ("AWS_ENDPOINT_URL_CONNECT", connect.endpoint()),
     ]

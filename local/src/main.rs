@@ -153,6 +153,34 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
             .ok_or_else(|| format!("status {status}: {body}"))
         }),
     ));
+    let instances = settings.connect_instances.len();
+    checks.push((
+        format!("GET /v1/health names each of the {instances} Connect instances"),
+        get("/v1/health").await.and_then(|(status, body)| {
+            let named = body["sources"].as_array().map_or(0, |s| {
+                s.iter().filter(|s| s["instanceId"].is_string()).count()
+            });
+            (status == 200 && named == instances)
+                .then_some(())
+                .ok_or_else(|| format!("status {status}, {named} instances named"))
+        }),
+    ));
+    if let Some(last) = settings.connect_instances.last() {
+        let id = last.rsplit('/').next().unwrap_or_default().to_owned();
+        checks.push((
+            format!("GET /v1/snapshot?instanceId={id} has that instance's queues only"),
+            get(&format!("/v1/snapshot?instanceId={id}"))
+                .await
+                .and_then(|(status, body)| {
+                    let queues = body["queues"].as_array().cloned().unwrap_or_default();
+                    (status == 200
+                        && !queues.is_empty()
+                        && queues.iter().all(|q| q["instanceId"] == id.as_str()))
+                    .then_some(())
+                    .ok_or_else(|| format!("status {status}, {} queues", queues.len()))
+                }),
+        ));
+    }
     checks.push((
         "GET /v1/queues/email-customer-care answers".into(),
         get("/v1/queues/email-customer-care")

@@ -115,9 +115,10 @@ const CONNECT_CHANNELS: [&str; 3] = ["VOICE", "CHAT", "TASK"];
 
 impl Floor {
     /// `queues` queues, a third Symbee skill queues and the rest Amazon
-    /// Connect queues of `instance_arn`. The first two Symbee queues carry
-    /// the ids of Symbee's documented example, so the fixture events work.
-    pub fn new(seed: u64, queues: usize, instance_arn: &str) -> Self {
+    /// Connect queues, dealt in turn to the instances of `instance_arns`.
+    /// The first two Symbee queues carry the ids of Symbee's documented
+    /// example, so the fixture events work.
+    pub fn new<S: AsRef<str>>(seed: u64, queues: usize, instance_arns: &[S]) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
         let symbee_count = queues.div_ceil(3).max(2.min(queues));
         let queues = (0..queues)
@@ -135,7 +136,10 @@ impl Floor {
                 } else {
                     let id = format!("{:08x}-5a1e-4c0d-9e11-{:012x}", seed as u32, i);
                     Kind::Connect {
-                        arn: format!("{instance_arn}/queue/{id}"),
+                        arn: format!(
+                            "{}/queue/{id}",
+                            instance_arns[i % instance_arns.len().max(1)].as_ref()
+                        ),
                         channel: CONNECT_CHANNELS[i % 3],
                     }
                 };
@@ -194,7 +198,7 @@ impl Floor {
     /// handle (handle time plus the average wrap-up), recording every
     /// answered contact's true wait for [`Floor::take_answered`].
     pub fn with_load(seed: u64, queues: usize, instance_arn: &str, load: Load) -> Self {
-        let mut floor = Self::new(seed, queues, instance_arn);
+        let mut floor = Self::new(seed, queues, &[instance_arn]);
         for queue in &mut floor.queues {
             let agents = queue
                 .agents
@@ -451,8 +455,8 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_floor() {
-        let mut a = Floor::new(7, 30, "arn:aws:connect:us-east-1:1:instance/i");
-        let mut b = Floor::new(7, 30, "arn:aws:connect:us-east-1:1:instance/i");
+        let mut a = Floor::new(7, 30, &["arn:aws:connect:us-east-1:1:instance/i"]);
+        let mut b = Floor::new(7, 30, &["arn:aws:connect:us-east-1:1:instance/i"]);
         a.advance(600.0);
         b.advance(600.0);
         assert_eq!(a.symbee_queues(), b.symbee_queues());
@@ -461,7 +465,7 @@ mod tests {
 
     #[test]
     fn the_floor_moves() {
-        let mut floor = Floor::new(1, 30, "arn:aws:connect:us-east-1:1:instance/i");
+        let mut floor = Floor::new(1, 30, &["arn:aws:connect:us-east-1:1:instance/i"]);
         let before = floor.symbee_queues();
         floor.advance(900.0);
         assert_ne!(before, floor.symbee_queues());

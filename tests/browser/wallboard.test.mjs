@@ -176,6 +176,38 @@ test('filters by source from a click and from the address', async () => {
   await other.close();
 });
 
+test('names each Connect instance by its alias and filters by it', async () => {
+  // The local run's floor spans two Connect instances in two Regions.
+  const health = await (await fetch(`${run.url}/v1/health`)).json();
+  const instances = health.sources.filter((s) => s.instanceId);
+  assert.equal(instances.length, 2, JSON.stringify(health.sources));
+  const west = instances.find((s) => s.region === 'us-west-2');
+  assert.ok(west, 'an instance in us-west-2');
+
+  const chip = `#filters button[data-instance-id="${west.instanceId}"]`;
+  await page.waitForSelector(chip);
+  assert.equal((await page.textContent(chip)).trim(), `Amazon Connect · ${west.instanceAlias}`);
+  await page.click(chip);
+  await page.waitForFunction((id) => {
+    const tiles = [...document.querySelectorAll('#board .tile')];
+    return tiles.length > 0 && tiles.every((t) => t.dataset.instanceId === id);
+  }, west.instanceId, { timeout: 10000 });
+  assert.match(page.url(), new RegExp(`[?&]instanceId=${west.instanceId}\\b`));
+  const only = await (await fetch(`${run.url}/v1/snapshot?instanceId=${west.instanceId}`)).json();
+  assert.equal((await readBoard(page)).tiles.length, only.queues.length);
+  // Each tile of that instance says so, by its alias.
+  const wheres = await page.$$eval('#board .tile .where', (nodes) => nodes.map((n) => n.textContent));
+  assert.ok(wheres.every((w) => w.includes(west.instanceAlias)), wheres.join(' | '));
+
+  await page.click('#filters button[data-source=""]');
+  await page.waitForFunction(
+    () => new Set([...document.querySelectorAll('#board .tile')].map((t) => t.dataset.source)).size > 1,
+    null,
+    { timeout: 10000 },
+  );
+  assert.doesNotMatch(page.url(), /instanceId=/);
+});
+
 test('a phone gets one column and no horizontal scroll at 390 px', async () => {
   const context = await browser.newContext({
     viewport: { width: 390, height: 844 },
@@ -237,33 +269,41 @@ test('keeps the last picture while the API answers 503, and recovers by itself',
 
 test('a failing source gets a banner, and its queues a Stale tag', async () => {
   const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
-  // The poller's own report of a throttled Connect: its queues carried over.
+  // The poller's own report of one throttled Connect instance (us-west-2):
+  // its queues carried over, the other instance's fresh.
+  let west;
   await page.route(snapshotRoute, async (route) => {
     const headers = { ...route.request().headers() };
     delete headers['if-none-match'];
     const response = await route.fetch({ headers });
     const snapshot = await response.json();
     const asOf = new Date(Date.parse(snapshot.observedAt) - 120000).toISOString();
-    for (const source of snapshot.sources) {
-      if (source.source === 'connect') {
-        source.status = 'error';
-        source.error = { code: 'THROTTLED', message: 'Connect answered 429 three times' };
-      }
-    }
+    west = snapshot.sources.find((s) => s.source === 'connect' && s.region === 'us-west-2');
+    west.status = 'error';
+    west.error = { code: 'THROTTLED', message: 'Connect answered 429 three times' };
     for (const queue of snapshot.queues) {
-      if (queue.source === 'connect') Object.assign(queue, { stale: true, asOf, level: 'unknown' });
+      if (queue.instanceId === west.instanceId) Object.assign(queue, { stale: true, asOf, level: 'unknown' });
     }
     snapshot.snapshotId = `${snapshot.snapshotId}-failing`;
     await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: '"failing"' } });
   });
-  await page.waitForSelector('[data-banner="source-connect"]', { timeout: 15000 });
-  assert.match(await page.textContent('[data-banner="source-connect"]'), /Amazon Connect is failing \(THROTTLED: Connect answered 429 three times\)/);
+  await page.waitForFunction(() => document.querySelector('[data-banner^="source-connect-"]'), null, { timeout: 15000 });
+  const banner = `[data-banner="source-connect-${west.instanceId}"]`;
+  assert.match(
+    await page.textContent(banner),
+    new RegExp(`Amazon Connect \\(${west.instanceAlias}\\) is failing \\(THROTTLED: Connect answered 429 three times\\)`),
+  );
   const board = await readBoard(page);
   const connect = board.tiles.filter((t) => t.source === 'connect');
-  assert.ok(connect.length > 0 && connect.every((t) => t.stale && t.level === 'unknown'));
-  const tag = await page.textContent(`.tile[data-source="connect"] .stale-tag`);
+  const ids = await page.$$eval('#board .tile[data-source="connect"]', (nodes) => nodes.map((n) => [n.dataset.queueId, n.dataset.instanceId]));
+  const instanceOf = new Map(ids);
+  const failing = connect.filter((t) => instanceOf.get(t.id) === west.instanceId);
+  const fresh = connect.filter((t) => instanceOf.get(t.id) !== west.instanceId);
+  assert.ok(failing.length > 0 && failing.every((t) => t.stale && t.level === 'unknown'));
+  assert.ok(fresh.length > 0 && fresh.every((t) => !t.stale), 'the other instance stays fresh');
+  const tag = await page.textContent(`.tile[data-instance-id="${west.instanceId}"] .stale-tag`);
   assert.match(tag, /^Stale · as of \d\d:\d\d:\d\d$/);
-  assert.equal(await page.getAttribute('#filters button[data-source="connect"]', 'class'), 'failing');
+  assert.equal(await page.getAttribute(`#filters button[data-instance-id="${west.instanceId}"]`, 'class'), 'failing');
   await page.unroute(snapshotRoute);
-  await page.waitForSelector('[data-banner="source-connect"]', { state: 'detached', timeout: 15000 });
+  await page.waitForSelector(banner, { state: 'detached', timeout: 15000 });
 });

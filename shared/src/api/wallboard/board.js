@@ -23,7 +23,7 @@
   };
   const SOURCE_NAMES = { symbee: 'Symbee', connect: 'Amazon Connect', '8x8': '8x8', clarity: 'Clarity' };
   // Page parameters passed on to the API as its own filters.
-  const API_FILTERS = ['source', 'taskType', 'deliveryProvider', 'queueId'];
+  const API_FILTERS = ['source', 'taskType', 'deliveryProvider', 'queueId', 'instanceId'];
   const SVG = 'http://www.w3.org/2000/svg';
 
   const el = (id) => document.getElementById(id);
@@ -86,10 +86,13 @@
     const wanted = values(pageParams(), 'level');
     return wanted.length ? new Set(wanted) : null;
   }
-  function setSources(sources) {
+  // A chip picks sources or Connect instances: the API ANDs its filters,
+  // so choosing one kind clears the other.
+  function setSources(sources, name = 'source') {
     const page = pageParams();
     page.delete('source');
-    for (const s of sources) page.append('source', s);
+    page.delete('instanceId');
+    for (const s of sources) page.append(name, s);
     const query = page.toString();
     history.replaceState(null, '', location.pathname + (query ? `?${query}` : ''));
     state.etag = null; // a different question: the old ETag does not answer it
@@ -398,10 +401,12 @@
     tile.className = `tile level-${level}${q.stale ? ' stale' : ''}`;
     tile.dataset.level = level;
     tile.dataset.source = q.source;
+    if (q.instanceId) tile.dataset.instanceId = q.instanceId;
     setText(tile.querySelector('.name'), q.queueName || q.queueId);
     setText(tile.querySelector('.icon'), LEVELS[level].icon);
     setText(tile.querySelector('.label'), LEVELS[level].label);
-    const where = [sourceName(q.source), q.taskType].filter(Boolean).join(' · ');
+    // A Connect queue says which instance it is in, by its alias.
+    const where = [sourceName(q.source), q.instanceAlias, q.taskType].filter(Boolean).join(' · ');
     setText(tile.querySelector('.where'), where);
     const closed = /CLOSED/.test(q.openClosedState || '');
     setText(tile.querySelector('.closed-tag'), closed ? 'Closed' : '');
@@ -556,8 +561,14 @@
 
   function renderFilters(snapshot) {
     const chosen = new Set(values(pageParams(), 'source'));
-    const sources = snapshot.sources.map((s) => s.source);
-    const key = JSON.stringify([sources, [...chosen], snapshot.sources.map((s) => s.status)]);
+    const chosenInstances = new Set(values(pageParams(), 'instanceId'));
+    const sources = snapshot.sources.map((s) => s.instanceId || s.source);
+    const key = JSON.stringify([
+      sources,
+      [...chosen],
+      [...chosenInstances],
+      snapshot.sources.map((s) => [s.status, s.instanceAlias]),
+    ]);
     const nav = el('filters');
     if (nav.dataset.key === key) return;
     nav.dataset.key = key;
@@ -570,11 +581,24 @@
       button.addEventListener('click', onClick);
       return button;
     };
-    const all = chip('All', chosen.size === 0, () => setSources([]));
+    const all = chip('All', chosen.size === 0 && chosenInstances.size === 0, () => setSources([]));
     all.dataset.source = '';
     nav.replaceChildren(
       all,
       ...snapshot.sources.map((s) => {
+        if (s.instanceId) {
+          // One chip per Connect instance, named by its alias.
+          const button = chip(`${sourceName(s.source)} · ${s.instanceAlias || s.instanceId}`,
+            chosenInstances.has(s.instanceId), () => {
+              const next = new Set(chosenInstances);
+              if (next.has(s.instanceId)) next.delete(s.instanceId);
+              else next.add(s.instanceId);
+              setSources([...next], 'instanceId');
+            }, s.status !== 'ok');
+          button.dataset.source = s.source;
+          button.dataset.instanceId = s.instanceId;
+          return button;
+        }
         const button = chip(sourceName(s.source), chosen.has(s.source), () => {
           const next = new Set(chosen);
           if (next.has(s.source)) next.delete(s.source);
@@ -628,8 +652,8 @@
       const why = s.error ? `${s.error.code}: ${s.error.message}` : 'no answer';
       banners.push({
         kind: 'warn',
-        id: `source-${s.source}`,
-        text: `${sourceName(s.source)} is failing (${why}). Its ${s.queueCount} queues show their last figures, marked stale.`,
+        id: `source-${s.source}${s.instanceId ? `-${s.instanceId}` : ''}`,
+        text: `${sourceName(s.source)}${s.instanceId ? ` (${s.instanceAlias || s.instanceId})` : ''} is failing (${why}). Its ${s.queueCount} queues show their last figures, marked stale.`,
       });
     }
     const key = JSON.stringify(banners);
