@@ -26,10 +26,20 @@ ensure_deploy_tools() {
 # Every binary of the workspace (functions, local run, fuzzer, tools) in
 # one build. Building a subset (-p) resolves features differently (axum's
 # server side, say) and so compiles the SDK crates a second time; with the
-# whole workspace every script shares one build, and it is the build the
-# tests already made of the dependencies.
+# whole workspace every script shares one build.
+#
+# Tests unify their dev-dependencies' features into the shared crates, so
+# a build of the binaries alone resolves other features and compiles part
+# of the dependency tree a second time. Where the tests are built too
+# (scripts/test.sh, CI: QS_BUILD_WITH_TESTS=1) binaries and tests are one
+# build, and every later script finds it done; a user's first local run
+# builds the binaries alone, which is quicker.
 build_binaries() {
-  cargo build --quiet --locked --workspace --bins
+  if [ "${QS_BUILD_WITH_TESTS:-0}" = 1 ]; then
+    cargo build --quiet --locked --workspace --bins --tests
+  else
+    cargo build --quiet --locked --workspace --bins
+  fi
 }
 
 # Prints a free loopback TCP port.

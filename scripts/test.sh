@@ -48,6 +48,13 @@ start_moto
 export MOTO_ENDPOINT
 export_fake_aws_credentials
 
+# One build of the tests and every binary the later steps run (fuzzing,
+# the local run, schemathesis, the browser tests, the soak): see
+# build_binaries in scripts/lib.sh.
+export QS_BUILD_WITH_TESTS=1
+step "cargo build (tests and binaries, once)"
+build_binaries
+
 step "cargo test"
 mkdir -p target
 set +e

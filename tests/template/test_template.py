@@ -48,7 +48,10 @@ def expanded(parameters):
         for item in items:
             compact = re.sub("[^A-Za-z0-9]", "", item)
             for key, template in body.items():
-                out[key.replace("&{" + variable + "}", compact)] = replaced(template, variable, item)
+                key = key.replace("&{" + variable + "}", compact)
+                # CloudFormation refuses a template whose loops make one logical id twice.
+                assert key not in out, f"{name} makes {key} again"
+                out[key] = replaced(template, variable, item)
     return out
 
 
@@ -228,6 +231,11 @@ class LeastPrivilege(unittest.TestCase):
         lists = [part["Fn::Join"][0].join(INSTANCES[part["Fn::Join"][1]["Ref"]].split(",")) for part in parts]
         # Ids of this Region and ARNs of others, one list: CONNECT_INSTANCES.
         self.assertEqual(separator.join(lists), ",".join(HERE + ELSEWHERE))
+
+    def test_the_loops_make_distinct_logical_ids_with_empty_lists_too(self):
+        # The parameters' defaults are empty lists, which loop once over "".
+        self.assertIn("PollerConnectPolicy", expanded({}))
+        self.assertIn("PollerConnectElsewherePolicy", expanded({}))
 
     def test_without_instances_there_is_no_connect_access_at_all(self):
         resources = deployed()

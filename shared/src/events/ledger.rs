@@ -716,6 +716,46 @@ mod tests {
     }
 
     #[test]
+    fn each_connect_instance_is_its_own_outage_named_in_the_event() {
+        let instance = |id: &str| InstanceRef {
+            instance_id: id.into(),
+            region: "us-west-2".into(),
+            instance_alias: format!("alias-{id}"),
+        };
+        let statuses = |west_ok: bool| {
+            let mut east = status(SourceName::Connect, true, 4);
+            east.instance = Some(instance("east"));
+            let mut west = status(SourceName::Connect, west_ok, 3);
+            west.instance = Some(instance("west"));
+            vec![east, west]
+        };
+        let mut ledger = Ledger::default();
+        let mut sent = Vec::new();
+        for (n, west_ok) in [true, false, false, false, true].into_iter().enumerate() {
+            ledger.observe(&snapshot(n as u32, vec![], statuses(west_ok)), 2);
+            sent.extend(drain(&mut ledger));
+        }
+        // One down and one up, both about the failing instance alone.
+        let moves: Vec<(&str, &str, &str)> = sent
+            .iter()
+            .map(|e| {
+                (
+                    e["instanceId"].as_str().unwrap(),
+                    e["from"].as_str().unwrap(),
+                    e["to"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            vec![("west", "ok", "error"), ("west", "error", "ok")]
+        );
+        assert_eq!(sent[0]["instanceAlias"], "alias-west");
+        assert_eq!(sent[0]["region"], "us-west-2");
+        assert_eq!(sent[0]["queueCount"], 3);
+    }
+
+    #[test]
     fn two_sources_with_one_id_are_two_queues() {
         let mut ledger = Ledger::default();
         ledger.observe(

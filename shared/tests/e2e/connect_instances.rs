@@ -412,3 +412,63 @@ async fn the_contact_flow_answers_for_a_queue_of_the_second_region() {
         assert_eq!(answer["queueName"], queue.name);
     }
 }
+
+#[tokio::test]
+async fn an_instance_connect_does_not_have_and_a_wrong_region_fail_alone() {
+    // GIVEN the three instances, plus one the account does not have, plus
+    // one of them named by bare id: a bare id is in the function's Region
+    // (eu-west-1 here), so its requests are signed for the wrong Region
+    let harness = Harness::new().await;
+    let (standin, sdk) = three_instances(5, fast_limits()).await;
+    let missing = "dddddddd-0000-4000-8000-000000000004";
+    let (east, _, _) = INSTANCES[0];
+    let (west, west_region, _) = INSTANCES[2];
+    let instances = format!(
+        "{},{},{}",
+        instance_arn(east, "us-east-1"),
+        instance_arn(missing, "us-east-1"),
+        west
+    );
+    let poller = harness.poller_with_connect_settings(
+        &sdk,
+        &[
+            &[
+                ("CONNECT_INSTANCES", instances.as_str()),
+                ("CONNECT_TIME_ZONE", zone_in_daytime()),
+                ("CONNECT_TIMEOUT_SECONDS", "30"),
+            ],
+            FAST,
+        ]
+        .concat(),
+    );
+
+    // WHEN one cycle runs
+    let report = poller.run_cycle().await;
+
+    // THEN Connect's answers reach the snapshot as each instance's own
+    // error: 404 for the missing instance, 403 for the wrong signing Region
+    let status = |id: &str| {
+        report
+            .sources
+            .iter()
+            .find(|s| s.instance.as_ref().is_some_and(|i| i.instance_id == id))
+            .unwrap()
+    };
+    assert_eq!(status(east).status, SourceState::Ok);
+    for (id, http) in [(missing, "404"), (west, "403")] {
+        let error = status(id).error.as_ref().expect("an error");
+        assert_eq!(error.code, "UPSTREAM_STATUS", "{id}");
+        assert!(error.message.contains(http), "{id}: {}", error.message);
+    }
+    // (the stand-in saw the bare id signed for the function's Region)
+    let requests = standin.requests().await;
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.instance == west)
+            .all(|r| r.region == "eu-west-1" && r.region != west_region && r.status == 403)
+    );
+    // AND the instance that works is written in full
+    let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
+    assert_eq!(connect_queues(&snapshot).len(), 5);
+}
