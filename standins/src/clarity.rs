@@ -297,6 +297,9 @@ struct Shared {
     connections: Mutex<HashMap<String, Connection>>,
     subscriptions: Mutex<HashMap<String, Subscription>>,
     keep_alive: std::sync::Mutex<Duration>,
+    /// Negotiate answers `TryWebSockets: false` while set (a server whose
+    /// IIS has no WebSocket Protocol feature).
+    no_web_sockets: std::sync::atomic::AtomicBool,
     next: AtomicU64,
     addr: SocketAddr,
 }
@@ -320,6 +323,7 @@ impl ClarityStandin {
             connections: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
             keep_alive: std::sync::Mutex::new(Duration::from_secs(20)),
+            no_web_sockets: std::sync::atomic::AtomicBool::new(false),
             next: AtomicU64::new(1),
             addr,
         });
@@ -411,6 +415,14 @@ impl ClarityStandin {
 
     /// The `KeepAliveTimeout` negotiations announce from now on (SignalR's
     /// default is 20 s; keep-alives go out every third of it).
+    /// Whether negotiate offers WebSockets (IIS without its WebSocket
+    /// feature offers only the transports we do not speak).
+    pub fn set_web_sockets(&self, available: bool) {
+        self.shared
+            .no_web_sockets
+            .store(!available, Ordering::Relaxed);
+    }
+
     pub fn set_keep_alive(&self, timeout: Duration) {
         *self
             .shared
@@ -898,7 +910,9 @@ async fn negotiate(
             Json(json!({
                 "Url": "/signalr", "ConnectionToken": token, "ConnectionId": id,
                 "KeepAliveTimeout": keep_alive(&shared).as_secs_f64(), "DisconnectTimeout": 30.0,
-                "ConnectionTimeout": 110.0, "TryWebSockets": true, "ProtocolVersion": "1.5",
+                "ConnectionTimeout": 110.0,
+                "TryWebSockets": !shared.no_web_sockets.load(Ordering::Relaxed),
+                "ProtocolVersion": "1.5",
                 "TransportConnectTimeout": 5.0, "LongPollDelay": 0.0
             }))
             .into_response()

@@ -74,6 +74,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// What failed, finer than the code, for a store failure
+    /// (`TableMissing`, `AccessDenied`, `Throttled`, `Timeout`, ...).
+    pub reason: Option<&'static str>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -91,6 +94,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            reason: None,
             headers: Vec::new(),
         }
     }
@@ -98,7 +102,14 @@ impl ApiError {
     /// A transient store failure invites a retry; a misconfigured store
     /// does not, since nothing changes until an operator acts.
     fn store(error: &StoreError) -> Self {
-        if error.is_transient() {
+        // The cause chain goes to the log once; the answer names the reason.
+        tracing::warn!(
+            code = error.code(),
+            reason = error.reason(),
+            error = %crate::aws::describe_error(error),
+            "the snapshot store failed"
+        );
+        let answer = if error.is_transient() {
             Self::new(
                 503,
                 error.code(),
@@ -111,6 +122,10 @@ impl ApiError {
                 error.code(),
                 "the snapshot store cannot be used as configured; an operator must fix it",
             )
+        };
+        Self {
+            reason: Some(error.reason()),
+            ..answer
         }
     }
 

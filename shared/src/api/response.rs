@@ -117,7 +117,10 @@ pub fn json_status(
 }
 
 pub fn error(request: &HttpRequest, error: &ApiError) -> HttpResponse {
-    let body = serde_json::json!({ "error": { "code": error.code, "message": error.message } });
+    let mut body = serde_json::json!({ "error": { "code": error.code, "message": error.message } });
+    if let Some(reason) = error.reason {
+        body["error"]["reason"] = serde_json::json!(reason);
+    }
     json_status(request, error.status, &body, error.headers.clone())
 }
 

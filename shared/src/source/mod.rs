@@ -60,6 +60,10 @@ pub enum SourceError {
     },
     #[error("could not read the credentials: {0}")]
     Secret(#[from] crate::secrets::SecretError),
+    /// The upstream answers, but lacks what we need to read it (Clarity's
+    /// SignalR without WebSockets): no retry fixes it, an admin must.
+    #[error("the upstream cannot serve us: {detail}")]
+    Unsupported { detail: String },
 }
 
 impl SourceError {
@@ -73,6 +77,7 @@ impl SourceError {
             Self::Transport { .. } => "TRANSPORT",
             Self::MalformedResponse { .. } => "MALFORMED_RESPONSE",
             Self::Secret(_) => "SECRET_UNAVAILABLE",
+            Self::Unsupported { .. } => "UNSUPPORTED_UPSTREAM",
         }
     }
 

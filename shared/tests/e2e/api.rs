@@ -482,6 +482,8 @@ async fn a_missing_table_is_a_503_that_names_the_misconfiguration() {
         let answer = get(&api, template, path, "", &[]).await;
         assert_eq!(answer.status, 503, "{path}");
         assert_eq!(answer.error_code(), "STORE_MISCONFIGURED");
+        // The body says what is wrong: the table is missing.
+        assert_eq!(answer.json()["error"]["reason"], "TableMissing", "{path}");
         // Retrying changes nothing until an operator acts: no Retry-After.
         assert!(answer.header("retry-after").is_none(), "{path}");
     }
@@ -679,6 +681,7 @@ async fn a_hung_store_is_a_503_not_a_hung_request() {
 
     assert_eq!(answer.status, 503);
     assert_eq!(answer.error_code(), "STORE_UNAVAILABLE");
+    assert_eq!(answer.json()["error"]["reason"], "Timeout");
     // A transient failure invites a retry.
     assert_eq!(answer.header("retry-after"), Some("1"));
 }

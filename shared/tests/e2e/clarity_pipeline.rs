@@ -250,6 +250,27 @@ async fn a_cycle_with_no_live_subscription_reports_the_source_failed_and_carries
 }
 
 #[tokio::test]
+async fn a_server_without_web_sockets_is_reported_as_unsupported_not_as_a_status() {
+    // GIVEN Clarity's IIS without its WebSocket Protocol feature
+    let world = World::new().await;
+    world.clarity.standin.set_web_sockets(false);
+    let (poller, _) = world.poller(&[]);
+
+    // WHEN a cycle runs
+    let report = poller.run_cycle().await;
+
+    // THEN the source failed with a code that says what to fix, and the
+    // other sources are written
+    let clarity = status_of(&report, "clarity");
+    assert_eq!(clarity.status, SourceState::Error);
+    let error = clarity.error.as_ref().unwrap();
+    assert_eq!(error.code, "UNSUPPORTED_UPSTREAM", "{error:?}");
+    assert!(error.message.contains("WebSocket"), "{error:?}");
+    assert_eq!(status_of(&report, "symbee").status, SourceState::Ok);
+    poller.close().await;
+}
+
+#[tokio::test]
 async fn a_socket_that_goes_silent_is_replaced_after_signalrs_keep_alive_timeout() {
     let world = World::new().await;
     world.clarity.standin.set_keep_alive(Duration::from_secs(1));

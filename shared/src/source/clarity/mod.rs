@@ -310,9 +310,10 @@ impl ClaritySource {
             SourceError::malformed_by("SignalR's negotiate answer is not what SignalR sends", err)
         })?;
         if negotiation.try_web_sockets == Some(false) {
-            return Err(SourceError::UpstreamStatus {
-                status: 200,
-                detail: "SignalR's negotiate says WebSockets are not available".to_owned(),
+            return Err(SourceError::Unsupported {
+                detail: "SignalR's negotiate says WebSockets are not available: enable IIS's \
+                         WebSocket Protocol feature on the Clarity web services host"
+                    .to_owned(),
             });
         }
 

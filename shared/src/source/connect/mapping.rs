@@ -3,7 +3,7 @@
 //! The table in docs/connect-metrics.md is this file in prose. Metric
 //! names Connect adds later are ignored here, never a parse failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_connect::types::{
     Channel, CurrentMetricName, CurrentMetricResult, HistoricalMetricName, HistoricalMetricResult,
@@ -11,7 +11,9 @@ use aws_sdk_connect::types::{
 };
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 
-use crate::model::{Counters, Intraday};
+use crate::model::{
+    Counters, DeliveryProvider, Intraday, OpenClosedState, QueueStats, SourceName, TaskType,
+};
 
 /// Every current metric we ask for, with the unit Connect wants for it.
 pub const CURRENT_METRICS: [(CurrentMetricName, Unit); 12] = [
@@ -201,6 +203,72 @@ pub fn intraday_rows(
         .collect()
 }
 
+/// One GetCurrentMetricData row: queue id, channel (with the breakdown)
+/// and its figures.
+pub type Row = (String, Option<String>, CurrentFigures);
+
+/// One cycle's queues from what it fetched: discovery's list, the totals'
+/// and the breakdown's rows (`None`: breakdown off), today's figures and
+/// agent detail by queue id, and the instance. Pure: the orchestration in
+/// `ConnectSource::fetch_queues` fetches, this assembles.
+pub fn assemble(
+    queues: &[super::ConnectQueue],
+    totals: Vec<Row>,
+    breakdown: Option<Vec<Row>>,
+    (intraday, agents): (
+        &HashMap<String, crate::model::Intraday>,
+        &HashMap<String, crate::model::AgentDetail>,
+    ),
+    instance: &crate::model::InstanceRef,
+) -> Vec<QueueStats> {
+    let mut figures: HashMap<String, CurrentFigures> =
+        totals.into_iter().map(|(id, _, row)| (id, row)).collect();
+    let with_channels = breakdown.is_some();
+    let mut channels: HashMap<String, BTreeMap<String, Counters>> = HashMap::new();
+    for (id, channel, row) in breakdown.into_iter().flatten() {
+        if let Some(channel) = channel {
+            channels
+                .entry(id)
+                .or_default()
+                .insert(channel, row.counters);
+        }
+    }
+    queues
+        .iter()
+        .map(|queue| {
+            let current = figures
+                .remove(&queue.id)
+                .unwrap_or_else(CurrentFigures::idle);
+            let mut stats = QueueStats::new(
+                SourceName::Connect,
+                queue.arn.clone(),
+                queue.name.clone(),
+                DeliveryProvider::Amazon,
+                TaskType::AmazonAny,
+                OpenClosedState::OperatingHoursUnknown,
+            );
+            stats.counters = current.counters;
+            stats.agents_online = current.agents_online;
+            stats.slots_active = current.slots_active;
+            stats.slots_available = current.slots_available;
+            if with_channels {
+                // A channel with no row is idle on that queue.
+                let mut by_channel = channels.remove(&queue.id).unwrap_or_default();
+                for channel in CHANNELS {
+                    by_channel
+                        .entry(channel.as_str().to_owned())
+                        .or_insert_with(|| CurrentFigures::idle().counters);
+                }
+                stats.channels = Some(by_channel);
+            }
+            stats.intraday = intraday.get(&queue.id).cloned();
+            stats.agents = agents.get(&queue.id).cloned();
+            stats.instance = Some(instance.clone());
+            stats
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +383,53 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(intraday_window(early, &Utc), None);
+    }
+
+    #[test]
+    fn assembly_joins_rows_breakdown_today_and_agents_by_queue() {
+        let queue = |id: &str| super::super::ConnectQueue {
+            id: id.into(),
+            arn: format!("arn:aws:connect:us-west-2:1:instance/i/queue/{id}"),
+            name: format!("Queue {id}"),
+        };
+        let figures = |waiting: u64| {
+            let mut f = CurrentFigures::idle();
+            f.counters.items_in_queue = Some(waiting);
+            f
+        };
+        let instance = crate::model::InstanceRef {
+            instance_id: "i".into(),
+            region: "us-west-2".into(),
+            instance_alias: "west".into(),
+        };
+        let today = HashMap::from([("a".to_owned(), Intraday::default())]);
+        let queues = [queue("a"), queue("b")];
+        let rows = vec![("a".to_owned(), None, figures(7))];
+        let voice = vec![("a".to_owned(), Some("VOICE".to_owned()), figures(5))];
+
+        let stats = assemble(
+            &queues,
+            rows.clone(),
+            Some(voice),
+            (&today, &HashMap::new()),
+            &instance,
+        );
+
+        // The row's figures land on its queue; a queue with no row is idle.
+        assert_eq!(stats[0].counters.items_in_queue, Some(7));
+        assert_eq!(stats[1].counters, CurrentFigures::idle().counters);
+        assert_eq!(stats[0].queue_id, queues[0].arn);
+        // Every channel is there, those without a row idle.
+        let channels = stats[0].channels.as_ref().unwrap();
+        assert_eq!(channels["VOICE"].items_in_queue, Some(5));
+        assert_eq!(channels["CHAT"], CurrentFigures::idle().counters);
+        assert_eq!(channels.len(), CHANNELS.len());
+        // Today's figures by id, the instance on every queue.
+        assert!(stats[0].intraday.is_some() && stats[1].intraday.is_none());
+        assert!(stats.iter().all(|q| q.instance.as_ref() == Some(&instance)));
+
+        // With the breakdown off, no channels at all.
+        let plain = assemble(&queues, rows, None, (&today, &HashMap::new()), &instance);
+        assert!(plain.iter().all(|q| q.channels.is_none()));
     }
 }

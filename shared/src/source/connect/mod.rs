@@ -20,7 +20,7 @@ pub mod mapping;
 
 pub use config::{ConnectConfig, InstanceSpec};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,11 +41,10 @@ use tokio::time::Instant;
 use crate::backoff::Backoff;
 use crate::limiter::RateLimiter;
 use crate::model::{
-    AgentDetail, DeliveryProvider, InstanceRef, Intraday, OpenClosedState, QueueStats, SlotCounts,
-    SourceName, TaskType,
+    AgentDetail, DeliveryProvider, InstanceRef, Intraday, QueueStats, SlotCounts, SourceName,
 };
 use crate::source::{QueueSource, SourceError};
-use mapping::{CHANNELS, CURRENT_METRICS, CurrentFigures};
+use mapping::{CHANNELS, CURRENT_METRICS};
 
 /// GetCurrentMetricData and GetMetricData take at most 100 queues.
 pub const MAX_QUEUES_PER_CALL: usize = 100;
@@ -438,7 +437,7 @@ impl ConnectSource {
         ids: &[String],
         by_channel: bool,
         deadline: Instant,
-    ) -> Result<Vec<(String, Option<String>, CurrentFigures)>, SourceError> {
+    ) -> Result<Vec<mapping::Row>, SourceError> {
         let estimate = by_channel.then_some(&mapping::ESTIMATED_WAIT);
         let metrics: Vec<CurrentMetric> = CURRENT_METRICS
             .iter()
@@ -747,59 +746,30 @@ impl QueueSource for ConnectSource {
             self.refresh_agent_detail(&queues, deadline)
         );
 
-        let mut figures: HashMap<String, CurrentFigures> = HashMap::with_capacity(queues.len());
-        for batch in totals {
-            for (id, _, row) in batch? {
-                figures.insert(id, row);
-            }
-        }
-        let mut channels: HashMap<String, BTreeMap<String, crate::model::Counters>> =
-            HashMap::new();
-        for batch in breakdown.into_iter().flatten() {
-            for (id, channel, row) in batch? {
-                if let Some(channel) = channel {
-                    channels
-                        .entry(id)
-                        .or_default()
-                        .insert(channel, row.counters);
-                }
-            }
-        }
-
+        let totals: Vec<mapping::Row> = totals
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let breakdown = match breakdown {
+            Some(batches) => Some(
+                batches
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<mapping::Row>>(),
+            ),
+            None => None,
+        };
         let state = self.state.lock().await;
-        Ok(queues
-            .iter()
-            .map(|queue| {
-                let current = figures
-                    .remove(&queue.id)
-                    .unwrap_or_else(CurrentFigures::idle);
-                let mut stats = QueueStats::new(
-                    SourceName::Connect,
-                    queue.arn.clone(),
-                    queue.name.clone(),
-                    DeliveryProvider::Amazon,
-                    TaskType::AmazonAny,
-                    OpenClosedState::OperatingHoursUnknown,
-                );
-                stats.counters = current.counters;
-                stats.agents_online = current.agents_online;
-                stats.slots_active = current.slots_active;
-                stats.slots_available = current.slots_available;
-                if self.config.channel_breakdown {
-                    // A channel with no row is idle on that queue.
-                    let mut by_channel = channels.remove(&queue.id).unwrap_or_default();
-                    for channel in CHANNELS {
-                        by_channel
-                            .entry(channel.as_str().to_owned())
-                            .or_insert_with(|| CurrentFigures::idle().counters);
-                    }
-                    stats.channels = Some(by_channel);
-                }
-                stats.intraday = state.intraday.get(&queue.id).cloned();
-                stats.agents = state.agents.get(&queue.id).cloned();
-                stats.instance = Some(instance.clone());
-                stats
-            })
-            .collect())
+        Ok(mapping::assemble(
+            &queues,
+            totals,
+            breakdown,
+            (&state.intraday, &state.agents),
+            &instance,
+        ))
     }
 }
