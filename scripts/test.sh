@@ -31,6 +31,8 @@ mkdir -p target
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "template property tests"
 "$VENV/bin/python" -m unittest discover -s tests/template -t . 2>&1 | tee target/template-tests.log | tail -n 3
@@ -40,8 +42,8 @@ step "emulator tests (scripts/moto_server.py)"
 "$VENV/bin/python" -m unittest discover -s tests/emulator -t . 2>&1 | tee target/emulator-tests.log | tail -n 3
 grep -q '^OK' target/emulator-tests.log
 
-MOTO_PID="" CLIPPY_PID=""
-trap 'stop_pid "$MOTO_PID"; stop_pid "$CLIPPY_PID"' EXIT
+MOTO_PID=""
+trap 'stop_pid "$MOTO_PID"' EXIT
 start_moto
 export MOTO_ENDPOINT
 export_fake_aws_credentials
@@ -52,47 +54,11 @@ export_fake_aws_credentials
 export QS_BUILD_WITH_TESTS=1
 step "cargo build (tests and binaries, once)"
 build_binaries
-# The test executables of that build, run directly below: cargo is then
-# free for clippy, which checks the workspace while the tests (which
-# mostly wait on emulators) run.
-cargo test --workspace --locked --no-run --message-format=json 2>/dev/null \
-  | "$VENV/bin/python" -c '
-import json, os, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        print(os.path.dirname(m["manifest_path"]), m["target"]["name"], m["executable"])
-' > target/test-executables.txt
-# Runs every test executable (or only those named TEST_ONLY) from its
-# package's directory, as cargo test does, with the given arguments.
-run_tests() {
-  local status=0 dir name exe
-  while read -r dir name exe; do
-    [ -z "${TEST_ONLY:-}" ] || [ "$name" = "$TEST_ONLY" ] || continue
-    echo "     Running $name ($exe)"
-    (cd "$dir" && "$exe" "$@") || status=1
-  done < target/test-executables.txt
-  return "$status"
-}
 
-step "cargo clippy (in the background, log: target/clippy.log)"
-cargo clippy --workspace --all-targets --locked -- -D warnings > target/clippy.log 2>&1 &
-CLIPPY_PID=$!
-# Waited for before anything else needs cargo (the fuzzing step builds).
-wait_for_clippy() {
-  step "waiting for clippy"
-  if ! wait "$CLIPPY_PID"; then
-    cat target/clippy.log
-    echo "cargo clippy failed"
-    exit 1
-  fi
-  CLIPPY_PID=""
-}
-
-step "cargo test (the built executables)"
+step "cargo test"
 mkdir -p target
 set +e
-run_tests "$@" 2>&1 | tee target/test-output.log
+cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run: cargo's own last line is a doc-test
@@ -109,12 +75,12 @@ fi
 step "end-to-end tests on dynalite and kinesalite"
 ensure_node_emulators
 DYNALITE_PID="" KINESALITE_PID=""
-trap 'stop_pid "$MOTO_PID"; stop_pid "$CLIPPY_PID"; stop_pid "$DYNALITE_PID"; stop_pid "$KINESALITE_PID"' EXIT
+trap 'stop_pid "$MOTO_PID"; stop_pid "$DYNALITE_PID"; stop_pid "$KINESALITE_PID"' EXIT
 read -r DYNALITE DYNALITE_PID < <(start_node_emulator dynalite target/dynalite.log --createTableMs 0 --deleteTableMs 0 --updateTableMs 0)
 read -r KINESALITE KINESALITE_PID < <(start_node_emulator kinesalite target/kinesalite.log --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000)
 set +e
-AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" TEST_ONLY=e2e \
-  run_tests --skip partial_failures:: --skip estimated_wait:: \
+AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" \
+  cargo test --workspace --locked --test e2e -- --skip partial_failures:: --skip estimated_wait:: \
   2>&1 | tee target/test-output-second-emulator.log
 status=${PIPESTATUS[0]}
 set -e
@@ -124,7 +90,6 @@ if [ "$status" -ne 0 ]; then
 fi
 stop_pid "$DYNALITE_PID"; stop_pid "$KINESALITE_PID"
 
-wait_for_clippy
 step "fuzzing (scripts/fuzz.sh)"
 bash scripts/fuzz.sh | tee target/fuzz.log
 

@@ -113,6 +113,20 @@ fn fast_limits() -> ServiceLimits {
     }
 }
 
+/// The Connect instances' entries of a cycle (the harness's Symbee source
+/// is beside the point here, and slow on a loaded machine).
+fn connect_statuses(
+    report: &queue_stats::poller::CycleReport,
+) -> impl Iterator<Item = &queue_stats::model::SourceStatus> {
+    report.sources.iter().filter(|s| s.instance.is_some())
+}
+
+/// All three instances answered this cycle.
+fn every_instance_ok(report: &queue_stats::poller::CycleReport) -> bool {
+    let statuses: Vec<_> = connect_statuses(report).collect();
+    statuses.len() == INSTANCES.len() && statuses.iter().all(|s| s.status == SourceState::Ok)
+}
+
 fn connect_queues(snapshot: &Snapshot) -> Vec<&QueueStats> {
     snapshot
         .queues
@@ -282,10 +296,7 @@ async fn a_failing_instance_carries_only_its_own_queues() {
     // AND when it is back its queues are fresh again
     standin.set_instance_down(west, false).await;
     let report = poller.run_cycle().await;
-    assert!(
-        report.sources.iter().all(|s| s.status == SourceState::Ok),
-        "{report:?}"
-    );
+    assert!(every_instance_ok(&report), "{report:?}");
 }
 
 #[tokio::test]
@@ -309,10 +320,7 @@ async fn instances_in_one_region_share_its_budget() {
     let report = poller.run_cycle().await;
 
     // THEN every instance answered and Connect never had to throttle us
-    assert!(
-        report.sources.iter().all(|s| s.status == SourceState::Ok),
-        "{report:?}"
-    );
+    assert!(every_instance_ok(&report), "{report:?}");
     let requests = standin.requests().await;
     assert!(
         requests.iter().all(|r| r.status != 429),
@@ -361,10 +369,7 @@ async fn without_describe_instance_the_alias_is_the_id_and_polling_goes_on() {
 
     // THEN every instance is polled, named by its id, and the refusal is
     // not asked again every cycle
-    assert!(
-        report.sources.iter().all(|s| s.status == SourceState::Ok),
-        "{report:?}"
-    );
+    assert!(every_instance_ok(&report), "{report:?}");
     let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
     for queue in connect_queues(&snapshot) {
         let instance = queue.instance.as_ref().unwrap();
