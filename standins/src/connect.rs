@@ -321,14 +321,7 @@ impl ConnectStandin {
     }
 
     pub async fn instance_queues(&self, instance_id: &str) -> Vec<StandinQueue> {
-        self.shared
-            .instances
-            .lock()
-            .await
-            .iter()
-            .find(|i| i.spec.id == instance_id)
-            .map(|i| i.queues.clone())
-            .unwrap_or_default()
+        queues_of(&self.shared, instance_id).await
     }
 
     /// Every request to `instance_id` answers 500 while `down`.
@@ -498,7 +491,7 @@ async fn admit(
     }
 }
 
-/// One instance's queues (the instance was admitted, so it exists).
+/// One instance's queues (none for an instance the stand-in lacks).
 async fn queues_of(shared: &Shared, instance: &str) -> Vec<StandinQueue> {
     shared
         .instances

@@ -120,6 +120,18 @@ pub struct ConnectSource {
     calls: Arc<CallCounts>,
 }
 
+/// Every batch's rows as one list, or the first batch's failure.
+fn all_rows(
+    batches: Vec<Result<Vec<mapping::Row>, SourceError>>,
+) -> Result<Vec<mapping::Row>, SourceError> {
+    Ok(batches
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// Why one request failed, before it becomes a [`SourceError`].
 enum Failure {
     Retryable(SourceError),
@@ -746,27 +758,11 @@ impl QueueSource for ConnectSource {
             self.refresh_agent_detail(&queues, deadline)
         );
 
-        let totals: Vec<mapping::Row> = totals
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let breakdown = match breakdown {
-            Some(batches) => Some(
-                batches
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<mapping::Row>>(),
-            ),
-            None => None,
-        };
+        let breakdown = breakdown.map(all_rows).transpose()?;
         let state = self.state.lock().await;
         Ok(mapping::assemble(
             &queues,
-            totals,
+            all_rows(totals)?,
             breakdown,
             (&state.intraday, &state.agents),
             &instance,
