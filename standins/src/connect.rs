@@ -193,7 +193,9 @@ impl StandinInstance {
 
 struct Instance {
     spec: StandinInstance,
-    queues: Vec<StandinQueue>,
+    /// Shared, not copied, with each request: a 5,000-queue floor cloned
+    /// per request made the stand-in, not the client, the slow part.
+    queues: Arc<Vec<StandinQueue>>,
     /// Every request to this instance answers 500 while set.
     down: bool,
 }
@@ -261,7 +263,7 @@ impl ConnectStandin {
                     .into_iter()
                     .map(|spec| Instance {
                         spec,
-                        queues: Vec::new(),
+                        queues: Arc::default(),
                         down: false,
                     })
                     .collect(),
@@ -292,7 +294,7 @@ impl ConnectStandin {
     /// The first instance's queues.
     pub async fn set_queues(&self, queues: Vec<StandinQueue>) {
         if let Some(first) = self.shared.instances.lock().await.first_mut() {
-            first.queues = queues;
+            first.queues = Arc::new(queues);
         }
     }
 
@@ -302,7 +304,7 @@ impl ConnectStandin {
             .lock()
             .await
             .first()
-            .map(|i| i.queues.clone())
+            .map(|i| i.queues.to_vec())
             .unwrap_or_default()
     }
 
@@ -316,12 +318,12 @@ impl ConnectStandin {
             .iter_mut()
             .find(|i| i.spec.id == instance_id)
         {
-            instance.queues = queues;
+            instance.queues = Arc::new(queues);
         }
     }
 
     pub async fn instance_queues(&self, instance_id: &str) -> Vec<StandinQueue> {
-        queues_of(&self.shared, instance_id).await
+        queues_of(&self.shared, instance_id).await.to_vec()
     }
 
     /// Every request to `instance_id` answers 500 while `down`.
@@ -492,14 +494,14 @@ async fn admit(
 }
 
 /// One instance's queues (none for an instance the stand-in lacks).
-async fn queues_of(shared: &Shared, instance: &str) -> Vec<StandinQueue> {
+async fn queues_of(shared: &Shared, instance: &str) -> Arc<Vec<StandinQueue>> {
     shared
         .instances
         .lock()
         .await
         .iter()
         .find(|i| i.spec.id == instance)
-        .map(|i| i.queues.clone())
+        .map(|i| Arc::clone(&i.queues))
         .unwrap_or_default()
 }
 
@@ -568,9 +570,9 @@ fn page<T: Clone>(items: &[T], token: Option<&str>, size: usize) -> (Vec<T>, Opt
     (items.get(start..end).unwrap_or_default().to_vec(), next)
 }
 
-/// The queues a filter names, by id or ARN, in filter order.
+/// The queues a filter names, by id or ARN, in the stand-in's order.
 fn filtered<'a>(queues: &'a [StandinQueue], body: &Value) -> Vec<&'a StandinQueue> {
-    let wanted: Vec<&str> = body["Filters"]["Queues"]
+    let wanted: std::collections::HashSet<&str> = body["Filters"]["Queues"]
         .as_array()
         .into_iter()
         .flatten()
@@ -578,7 +580,7 @@ fn filtered<'a>(queues: &'a [StandinQueue], body: &Value) -> Vec<&'a StandinQueu
         .collect();
     queues
         .iter()
-        .filter(|q| wanted.iter().any(|w| *w == q.id || *w == q.arn))
+        .filter(|q| wanted.contains(q.id.as_str()) || wanted.contains(q.arn.as_str()))
         .collect()
 }
 
@@ -609,11 +611,12 @@ async fn list_queues(
         );
     }
     let queues = queues_of(&shared, &instance).await;
-    let summaries: Vec<Value> = queues
+    let all: Vec<&StandinQueue> = queues.iter().collect();
+    let (queues, next) = page(&all, query.get("nextToken").map(String::as_str), max);
+    let items: Vec<Value> = queues
         .iter()
         .map(|q| json!({ "Id": q.id, "Arn": q.arn, "Name": q.name, "QueueType": "STANDARD", "LastModifiedTime": 1.7e9, "LastModifiedRegion": "us-east-1" }))
         .collect();
-    let (items, next) = page(&summaries, query.get("nextToken").map(String::as_str), max);
     Json(json!({ "QueueSummaryList": items, "NextToken": next })).into_response()
 }
 
