@@ -143,7 +143,31 @@ pub fn http_response(answer: &[u8]) -> Response {
 }
 
 async fn api(State(functions): State<Arc<Functions>>, request: Request) -> Response {
-    let event = gateway_event(&request);
+    if !loopback_host(request.headers().get("host").and_then(|v| v.to_str().ok())) {
+        // The local run is open (no authorizer): a page that rebinds its
+        // own name to 127.0.0.1 must not read it (MCP "Security").
+        return (
+            StatusCode::FORBIDDEN,
+            [("content-type", "application/json")],
+            json!({ "error": { "code": "FORBIDDEN_HOST", "message": "the local gateway answers requests for localhost only" } }).to_string(),
+        )
+            .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_INVOKE_BYTES).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is over Lambda's 6 MB",
+        )
+            .into_response();
+    };
+    let request = Request::from_parts(parts, Body::empty());
+    let mut event = gateway_event(&request);
+    if !body.is_empty() {
+        // As API Gateway does for a body it may not pass as text.
+        event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+        event["isBase64Encoded"] = json!(true);
+    }
     match functions.api.invoke(&event, Duration::from_secs(10)).await {
         Ok(answer) => http_response(&answer),
         Err(error) => (
@@ -152,6 +176,27 @@ async fn api(State(functions): State<Arc<Functions>>, request: Request) -> Respo
         )
             .into_response(),
     }
+}
+
+/// Whether a `Host` header names this machine's loopback (any port).
+fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true; // HTTP/1.0 without Host: nothing to rebind
+    };
+    let name = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        host.rsplit_once(':')
+            .map_or(host, |(name, _)| name)
+            .to_owned()
+    };
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "[::1]"
+    )
 }
 
 /// Invokes the contact-flow function with the body as its payload, byte

@@ -178,7 +178,7 @@ pub fn requested_source(event: &Value) -> Option<SourceName> {
 
 /// One queue asked about: `"<source>:<queueId>"` names its source, else
 /// the flow's `source` parameter does, else any source may have it.
-fn ask(id: &str, source: Option<&SourceName>) -> QueueAsk {
+pub fn ask(id: &str, source: Option<&SourceName>) -> QueueAsk {
     let (prefix, queue_id) = split_source(id);
     QueueAsk {
         queue_id: queue_id.to_owned(),
@@ -195,13 +195,13 @@ pub fn contact_channel(event: &Value) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-fn valid_queue_id(id: &str) -> bool {
+pub fn valid_queue_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_QUEUE_ID_BYTES && !id.chars().any(char::is_control)
 }
 
 /// A queue's estimated wait for `channel`: its channel's figure where it
 /// has one, else its own.
-fn wait_for(queue: &QueueStats, channel: Option<&str>) -> Option<u64> {
+pub fn wait_for(queue: &QueueStats, channel: Option<&str>) -> Option<u64> {
     channel
         .and_then(|c| queue.channels.as_ref()?.get(c)?.estimated_wait_time)
         .or(queue.counters.estimated_wait_time)
@@ -217,6 +217,33 @@ fn crowding(queue: &QueueStats) -> f64 {
         (Some(0), _) => 0.0,
         _ => f64::INFINITY,
     }
+}
+
+/// How old a queue's figures are, and whether that makes them stale.
+pub fn freshness(latest: &LatestQueue, stale_after: std::time::Duration) -> (u64, bool) {
+    // Carried-over figures are as old as their own observation.
+    let observed_at = latest.queue.as_of.unwrap_or(latest.observed_at);
+    let age = (Utc::now() - observed_at).num_seconds().max(0) as u64;
+    (age, latest.queue.stale || age > stale_after.as_secs())
+}
+
+/// The routing rule, shared by the contact flow and the MCP `best_queue`
+/// tool: of the candidates with fresh figures and a wait for `channel`,
+/// the shortest wait, then the fewest waiting per free agent.
+pub fn best_of<'a>(
+    candidates: &'a [LatestQueue],
+    channel: Option<&str>,
+    stale_after: std::time::Duration,
+) -> Option<(u64, &'a QueueStats)> {
+    candidates
+        .iter()
+        .filter(|latest| !freshness(latest, stale_after).1)
+        .filter_map(|latest| {
+            let wait = wait_for(&latest.queue, channel)?;
+            Some((wait, crowding(&latest.queue), &latest.queue))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)))
+        .map(|(wait, _, queue)| (wait, queue))
 }
 
 impl ContactFlowLookup {
@@ -277,17 +304,12 @@ impl ContactFlowLookup {
         }
         // A candidate two sources share, asked without its source, is
         // no candidate: the flow could not route to "either".
-        let best = found
-            .filter_map(QueueMatch::found)
-            .filter(|latest| !self.freshness(latest).1)
-            .filter_map(|latest| {
-                let wait = wait_for(&latest.queue, channel.as_deref())?;
-                Some((wait, crowding(&latest.queue), latest.queue))
-            })
-            .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        if let Some((wait, _, queue)) = best {
-            answer.best_queue_id = queue.queue_id;
-            answer.best_queue_name = queue.queue_name;
+        let candidates: Vec<LatestQueue> = found.filter_map(QueueMatch::found).collect();
+        if let Some((wait, queue)) =
+            best_of(&candidates, channel.as_deref(), self.config.stale_after)
+        {
+            answer.best_queue_id = queue.queue_id.clone();
+            answer.best_queue_name = queue.queue_name.clone();
             answer.best_estimated_wait_time = Some(wait);
             answer.best_wait_percent = answer
                 .estimated_wait_time
@@ -297,15 +319,8 @@ impl ContactFlowLookup {
         answer
     }
 
-    /// How old a queue's figures are, and whether that makes them stale.
     fn freshness(&self, latest: &LatestQueue) -> (u64, bool) {
-        // Carried-over figures are as old as their own observation.
-        let observed_at = latest.queue.as_of.unwrap_or(latest.observed_at);
-        let age = (Utc::now() - observed_at).num_seconds().max(0) as u64;
-        (
-            age,
-            latest.queue.stale || age > self.config.stale_after.as_secs(),
-        )
+        freshness(latest, self.config.stale_after)
     }
 
     fn describe(&self, latest: &LatestQueue, channel: Option<&str>) -> Attributes {

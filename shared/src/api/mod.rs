@@ -7,6 +7,7 @@
 //! code answers behind API Gateway and on localhost. `docs/openapi.json`
 //! describes every answer, and a test holds the code to it.
 
+pub mod mcp;
 pub mod request;
 pub mod response;
 pub mod stored;
@@ -37,6 +38,9 @@ pub struct HttpRequest {
     pub raw_query: String,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body, decoded from base64 when the gateway sent it so (only
+    /// `POST /mcp` reads one).
+    pub body: Vec<u8>,
 }
 
 /// A header's value by case-insensitive name.
@@ -209,6 +213,10 @@ impl Api {
 
     async fn route(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
         let route = route(&request.raw_path)?;
+        if route == Route::Mcp {
+            // JSON-RPC answers its own errors, every method included.
+            return Ok(self.mcp(request).await);
+        }
         if !matches!(request.method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
             return Err(ApiError::new(
                 405,
@@ -227,6 +235,7 @@ impl Api {
             Route::Queue(id) => self.queue(request, &id, &params).await,
             Route::QueueHistory(id) => self.history(request, &id, &params).await,
             Route::Health => self.health(request).await,
+            Route::Mcp => Ok(self.mcp(request).await),
             Route::Wallboard => Ok(self
                 .wallboard
                 .get_or_init(|| Wallboard::new(&self.config))
@@ -512,7 +521,7 @@ fn source_param(params: &Params) -> Result<Option<SourceName>, ApiError> {
 
 /// Keeps the queues every given filter matches (values of one filter are
 /// alternatives; different filters all apply).
-fn filter_queues(snapshot: &mut Snapshot, params: &Params) {
+pub(crate) fn filter_queues(snapshot: &mut Snapshot, params: &Params) {
     let matches = |name: &str, value: &str| {
         params
             .get(name)

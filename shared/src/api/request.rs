@@ -21,6 +21,8 @@ pub enum Route {
     Queue(String),
     QueueHistory(String),
     Health,
+    /// The MCP endpoint (JSON-RPC over POST).
+    Mcp,
     /// The wallboard page; its query string is the page's own (filters,
     /// the sign-in callback) and is read by its script, not here.
     Wallboard,
@@ -35,6 +37,7 @@ impl Route {
             Route::QueueHistory(_) => "/v1/queues/{queueId}/history",
             Route::Health => "/v1/health",
             Route::Wallboard => "/wallboard",
+            Route::Mcp => "/mcp",
         }
     }
 
@@ -50,7 +53,7 @@ impl Route {
             ],
             Route::QueueHistory(_) => &["minutes", "source"],
             Route::Queue(_) => &["source"],
-            Route::Health | Route::Wallboard => &[],
+            Route::Health | Route::Wallboard | Route::Mcp => &[],
         }
     }
 }
@@ -111,6 +114,7 @@ pub fn route(raw_path: &str) -> Result<Route, ApiError> {
         ["v1", "snapshot"] => Ok(Route::Snapshot),
         ["v1", "health"] => Ok(Route::Health),
         ["wallboard"] => Ok(Route::Wallboard),
+        ["mcp"] => Ok(Route::Mcp),
         ["v1", "queues", rest @ ..] if !rest.is_empty() => {
             let (id_parts, history) = match rest {
                 [id @ .., "history"] if !id.is_empty() => (id, true),

@@ -38,6 +38,17 @@ pub fn from_gateway(request: &ApiGatewayV2httpRequest) -> HttpRequest {
             .or_else(|| request.request_context.http.path.clone())
             .unwrap_or_default(),
         raw_query: request.raw_query_string.clone().unwrap_or_default(),
+        body: match &request.body {
+            None => Vec::new(),
+            Some(text) if request.is_base64_encoded => {
+                use base64::Engine;
+                // Undecodable base64 reads as an empty body: a parse error.
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap_or_default()
+            }
+            Some(text) => text.as_bytes().to_vec(),
+        },
         headers: request
             .headers
             .iter()

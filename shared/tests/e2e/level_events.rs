@@ -668,7 +668,7 @@ async fn two_sources_with_one_id_are_two_queues_through_the_whole_path() {
         method: "GET".into(),
         raw_path: path.into(),
         raw_query: query.into(),
-        headers: vec![],
+        ..HttpRequest::default()
     };
     let path = format!("/v1/queues/{SHARED}");
     let history = format!("{path}/history");

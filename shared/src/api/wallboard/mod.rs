@@ -131,6 +131,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect(),
+            ..HttpRequest::default()
         }
     }
 
