@@ -123,6 +123,19 @@ ensure_browser_tools() {
   fi
 }
 
+# The MCP checks' clients (scripts/mcp-check.sh): the Python SDK into
+# .venv and the conformance suite into tests/mcp, each pinned, once.
+ensure_mcp_tools() {
+  if ! "$VENV/bin/python" -c "import mcp" 2>/dev/null; then
+    echo "==> installing the MCP Python SDK into .venv (once)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'mcp==2.3.0'
+  fi
+  if [ ! -f "$REPO_ROOT/tests/mcp/node_modules/@modelcontextprotocol/conformance/package.json" ]; then
+    echo "==> installing the MCP conformance suite into tests/mcp (npm ci, once)"
+    (cd "$REPO_ROOT/tests/mcp" && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+}
+
 # Starts one of them on a free port, in memory, creating tables and streams
 # at once; prints its endpoint and pid ("http://127.0.0.1:PORT PID").
 start_node_emulator() { # name log args...

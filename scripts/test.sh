@@ -14,6 +14,7 @@ count_tests() {
   shift
   awk -v label="$label" '/^test result:/ { passed += $4; failed += $6 }
        /^local-run:/ { passed += $2; failed += $4 }
+       /^mcp-(client|conformance):/ { passed += $2; failed += $4 }
        /^Ran [0-9]+ tests? in/ { passed += $2 }
        /^# pass [0-9]+$/ { passed += $3 }
        /^# fail [0-9]+$/ { failed += $3 }
@@ -108,25 +109,30 @@ grep -E '^(ok|FAIL)' target/local-run.log
 
 # Outside tools, side by side, each against a local run of its own:
 # schemathesis with the OpenAPI document (zero 5xx, zero non-conforming
-# answers, at least 1,000 requests) and the wallboard in headless Chromium.
-# Both mostly wait on their local runs; one after the other they would
-# add their times.
-step "schemathesis and the browser tests (scripts/schemathesis.sh, scripts/browser-test.sh)"
-SCHEMA_PID="" BROWSER_PID=""
-trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"' EXIT
+# answers, at least 1,000 requests), the wallboard in headless Chromium,
+# and /mcp with the MCP Python SDK and the MCP conformance suite. They
+# mostly wait on their local runs; one after another they would add their
+# times.
+step "schemathesis, the browser tests and MCP (scripts/schemathesis.sh, scripts/browser-test.sh, scripts/mcp-check.sh)"
+SCHEMA_PID="" BROWSER_PID="" MCP_PID=""
+trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"; stop_pid "$MCP_PID"' EXIT
 # 250 examples an operation: about 2,800 requests (the bar is 1,000) in
 # two minutes; scripts/schemathesis.sh on its own runs 500.
 bash scripts/schemathesis.sh 250 > target/schemathesis.log 2>&1 &
 SCHEMA_PID=$!
 bash scripts/browser-test.sh > target/browser-tests.log 2>&1 &
 BROWSER_PID=$!
+bash scripts/mcp-check.sh > target/mcp-check.log 2>&1 &
+MCP_PID=$!
 set +e
 wait "$SCHEMA_PID"
 schema_status=$?
 wait "$BROWSER_PID"
 browser_status=$?
+wait "$MCP_PID"
+mcp_status=$?
 set -e
-SCHEMA_PID="" BROWSER_PID=""
+SCHEMA_PID="" BROWSER_PID="" MCP_PID=""
 if [ "$schema_status" -ne 0 ]; then
   tail -n 80 target/schemathesis/run.log 2>/dev/null || true
   tail -n 20 target/schemathesis.log
@@ -140,7 +146,13 @@ if [ "$browser_status" -ne 0 ]; then
   exit 1
 fi
 grep -E '^(ok|not ok) ' target/browser-tests.log
+if [ "$mcp_status" -ne 0 ]; then
+  tail -n 60 target/mcp-check.log
+  echo "MCP checks failed; full log in target/mcp-check.log, the suite's in target/mcp/"
+  exit 1
+fi
+grep -E '^mcp-(client|conformance):' target/mcp-check.log
 step "done"
 # One closing line for the whole run.
-count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log target/browser-tests.log \
+count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log target/browser-tests.log target/mcp-check.log \
   | tee target/test-summary.txt

@@ -172,7 +172,12 @@ mod openapi {
     /// Fails unless the route documents this status and the body and
     /// headers match what it documents.
     pub fn assert_documented(template: &str, answer: &Answer) {
-        let responses_ptr = format!("/paths/{}/get/responses", escape(template));
+        assert_documented_as(template, "get", answer)
+    }
+
+    /// As [`assert_documented`], for the operation of `method` (lower case).
+    pub fn assert_documented_as(template: &str, method: &str, answer: &Answer) {
+        let responses_ptr = format!("/paths/{}/{method}/responses", escape(template));
         let status = answer.status.to_string();
         let mut pointer = format!("{responses_ptr}/{status}");
         let mut response = doc()
@@ -724,4 +729,159 @@ async fn the_wallboard_is_a_public_page_that_costs_a_304_to_reload() {
     assert!(head.raw_body.is_empty());
     let post = send_event(&world.api, event("POST", "/wallboard", "", &[])).await;
     assert_eq!(post.status, 405);
+}
+
+/// `POST /mcp` through the Lambda handler, as API Gateway delivers it
+/// (the body base64'd): every envelope of `fixtures/mcp/envelopes.json`
+/// gets the status and JSON-RPC code it names, never a 5xx, and every
+/// POST answer is one docs/openapi.json documents.
+#[tokio::test]
+async fn mcp_answers_every_fixture_envelope_as_the_protocol_asks() {
+    let world = world(vec![seed_snapshot(Duration::seconds(1))]).await;
+    let cases: Vec<Value> = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/mcp/envelopes.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let method = case["method"].as_str().unwrap();
+        let headers: Vec<(String, String)> = case["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let body = match case.get("raw") {
+            Some(raw) => raw.as_str().unwrap().as_bytes().to_vec(),
+            None => serde_json::to_vec(&case["body"]).unwrap(),
+        };
+        let mut request = event(method, "/mcp", "", &borrowed);
+        request["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+        request["isBase64Encoded"] = json!(true);
+        let answer = send_event(&world.api, request).await;
+        let expect = &case["expect"];
+        assert_eq!(
+            u64::from(answer.status),
+            expect["status"].as_u64().unwrap(),
+            "{name}: {answer:?}"
+        );
+        assert!(
+            answer.header("mcp-session-id").is_none(),
+            "{name}: no session is minted"
+        );
+        if let Some(code) = expect.get("code") {
+            assert_eq!(&answer.json()["error"]["code"], code, "{name}: {answer:?}");
+        }
+        if answer.status == 202 {
+            assert!(answer.raw_body.is_empty(), "{name}: a 202 has no body");
+        }
+        match expect.get("era").and_then(Value::as_str) {
+            Some("modern") => {
+                assert_eq!(answer.json()["result"]["resultType"], "complete", "{name}");
+            }
+            Some(version) => {
+                let result = &answer.json()["result"];
+                assert!(result.get("resultType").is_none(), "{name}: {result}");
+                if case["body"]["method"] == "initialize" {
+                    assert_eq!(result["protocolVersion"], version, "{name}");
+                    assert_eq!(result["serverInfo"]["name"], "queue-stats", "{name}");
+                }
+            }
+            None => {}
+        }
+        if method == "POST" && answer.status != 415 {
+            openapi::assert_documented_as("/mcp", "post", &answer);
+        }
+    }
+}
+
+/// Each tool answers what the HTTP API answers for the same snapshot.
+#[tokio::test]
+async fn mcp_tools_answer_what_the_http_api_answers() {
+    let world = world(vec![seed_snapshot(Duration::seconds(1))]).await;
+    let call = |name: &str, arguments: Value| {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+            "params": { "name": name, "arguments": arguments, "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }}
+        });
+        let mut request = event(
+            "POST",
+            "/mcp",
+            "",
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", name),
+            ],
+        );
+        request["body"] = json!(body.to_string());
+        request["isBase64Encoded"] = json!(false);
+        let api = &world.api;
+        async move { send_event(api, request).await.json()["result"].clone() }
+    };
+    let snapshot = get(&world.api, "/v1/snapshot", "/v1/snapshot", "", &[]).await;
+    let snapshot = snapshot.json();
+
+    let listed = call("list_queues", json!({ "limit": 500 })).await;
+    assert_eq!(listed["isError"], false, "{listed}");
+    let listed = &listed["structuredContent"];
+    assert_eq!(listed["snapshotId"], snapshot["snapshotId"]);
+    assert_eq!(
+        listed["total"],
+        snapshot["queues"].as_array().unwrap().len()
+    );
+    for queue in listed["queues"].as_array().unwrap() {
+        assert!(
+            snapshot["queues"].as_array().unwrap().contains(queue),
+            "{queue}"
+        );
+    }
+
+    let first = &snapshot["queues"][0];
+    let id = first["queueId"].as_str().unwrap();
+    let one = call(
+        "get_queue",
+        json!({ "queueId": id, "source": first["source"] }),
+    )
+    .await;
+    let http = get(
+        &world.api,
+        "/v1/queues/{queueId}",
+        &format!("/v1/queues/{id}"),
+        &format!("source={}", first["source"].as_str().unwrap()),
+        &[],
+    )
+    .await;
+    assert_eq!(one["structuredContent"]["queue"], http.json()["queue"]);
+    assert_eq!(one["content"][0]["type"], "text");
+
+    let health = call("source_health", json!({})).await;
+    let http = get(&world.api, "/v1/health", "/v1/health", "", &[]).await;
+    assert_eq!(
+        health["structuredContent"]["sources"],
+        http.json()["sources"]
+    );
+
+    // A bad argument is the tool's error, for the model to read.
+    let bad = call("queue_history", json!({ "queueId": id, "minutes": 0 })).await;
+    assert_eq!(bad["isError"], true, "{bad}");
+    let missing = call("get_queue", json!({ "queueId": "no-such-queue" })).await;
+    assert_eq!(missing["isError"], true, "{missing}");
+    assert!(
+        missing["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no queue")
+    );
 }

@@ -65,6 +65,19 @@ impl Api {
                 "the Origin header does not name this server",
             ));
         }
+        if let Some(kind) = request.header("content-type")
+            && !kind
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        {
+            return rejection(&Rejection::new(
+                415,
+                None,
+                ErrorCode::INVALID_REQUEST,
+                "send the JSON-RPC message as Content-Type: application/json",
+            ));
+        }
         match protocol::parse(&request.headers, &request.body) {
             Err(rejected) => rejection(&rejected),
             Ok(Incoming::Notification) => HttpResponse {
@@ -107,10 +120,11 @@ impl Api {
                 Ok(to_value(result))
             }
             (_, "tools/call") => self.tools_call(call).await,
-            (era, method) => Err(Rejection::new(
-                // The 2026-07-28 transport answers an unknown method 404;
-                // the handshake revisions answered JSON-RPC errors as 200.
-                if era == Era::Modern { 404 } else { 200 },
+            (_, method) => Err(Rejection::new(
+                // As the 2026-07-28 transport asks, and for the handshake
+                // revisions too: their clients read the JSON-RPC body of
+                // any status, and one rule is simpler to rely on.
+                404,
                 Some(&call.id),
                 ErrorCode::METHOD_NOT_FOUND,
                 format!("method {:?} is not served here", protocol::clip(method)),

@@ -15,6 +15,10 @@
 //!   without minting a session id, so every legacy request stands alone
 //!   as well.
 
+// A rejection is made at most once per request, on its way out: boxing
+// it would buy nothing clippy's size rule is about.
+#![allow(clippy::result_large_err)]
+
 use base64::Engine;
 use rmcp::model::ErrorCode;
 use serde_json::{Map, Value, json};
@@ -409,7 +413,7 @@ mod tests {
         for case in &cases {
             let name = case["name"].as_str().unwrap();
             let status = case["expect"]["status"].as_u64().unwrap();
-            if case["method"] != "POST" || status == 403 {
+            if case["method"] != "POST" || status == 403 || status == 415 {
                 continue; // the HTTP layer's, not the envelope's
             }
             let (headers, body) = request_parts(case);

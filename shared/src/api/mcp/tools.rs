@@ -432,7 +432,7 @@ impl Api {
                 };
                 format!(
                     "{name} {}",
-                    serde_json::to_value(&s.status)
+                    serde_json::to_value(s.status)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default()
