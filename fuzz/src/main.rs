@@ -81,6 +81,11 @@ const TARGETS: &[Spec] = &[
         run: contact_flow_event,
         seeds: &["events/connect-contact-flow.json"],
     },
+    Spec {
+        name: "mcp-request",
+        run: mcp_request,
+        seeds: &["mcp/seeds/tools-call.json", "mcp/seeds/initialize.json"],
+    },
 ];
 
 fn symbee_response(input: &[u8]) -> String {
@@ -189,6 +194,29 @@ fn contact_flow_event(input: &[u8]) -> String {
                 channel.map_or(0, |c| c.len().min(8))
             )
         }
+    }
+}
+
+/// A POST to /mcp with the headers a 2026-07-28 client sends for the seed's
+/// tools/call: what the envelope parser makes of the mutated body.
+fn mcp_request(input: &[u8]) -> String {
+    use queue_stats::api::mcp::protocol::{Incoming, parse};
+    let headers: Vec<(String, String)> = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "list_queues"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    match parse(&headers, input) {
+        Err(rejected) => {
+            // Whatever the body, the answer is a 4xx with a protocol code.
+            assert!((400..500).contains(&rejected.status), "{rejected:?}");
+            format!("rejected {} {}", rejected.status, rejected.code.0)
+        }
+        Ok(Incoming::Notification) => "notification".to_owned(),
+        Ok(Incoming::Request(call)) => format!("{:?} {}", call.era, call.method.len().min(12)),
     }
 }
 
