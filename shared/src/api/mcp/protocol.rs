@@ -208,9 +208,20 @@ pub fn parse(headers: &[(String, String)], body: &[u8]) -> Result<Incoming, Reje
     };
     let Some(id) = id else {
         // The revision defines no client notification over HTTP and an
-        // older client's (notifications/initialized) needs nothing from
-        // us: accept it, as the transport asks.
-        return Ok(Incoming::Notification);
+        // older client's (notifications/initialized, sent after the
+        // handshake with the agreed version's header) needs nothing from
+        // us: accept it, as the transport asks, when it names a revision
+        // we speak.
+        return match header(headers, "mcp-protocol-version") {
+            Some(version) if SUPPORTED.contains(&version) => Ok(Incoming::Notification),
+            Some(version) => Err(unsupported_version(None, version)),
+            None => Err(Rejection::new(
+                400,
+                None,
+                ErrorCode::HEADER_MISMATCH,
+                "the MCP-Protocol-Version header is required",
+            )),
+        };
     };
     let meta = params.remove("_meta");
     let era = era(headers, &id, method, meta.as_ref(), &params)?;
