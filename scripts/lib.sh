@@ -123,6 +123,21 @@ ensure_browser_tools() {
   fi
 }
 
+# Starts `scripts/local.sh` in the background (extra environment from the
+# caller) with its output in LOG; once its API listens, sets LOCAL_PID and
+# LOCAL_URL (the gateway's base URL). Exits if the run dies first.
+start_local_run() { # log
+  local log="$1"
+  LOCAL_API_PORT=0 bash "$REPO_ROOT/scripts/local.sh" >"$log" 2>&1 &
+  LOCAL_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q '^  API ' "$log" 2>/dev/null && break
+    kill -0 "$LOCAL_PID" 2>/dev/null || { tail -n 40 "$log"; exit 1; }
+    sleep 0.5
+  done
+  LOCAL_URL=$(grep -m1 '^  API ' "$log" | awk '{print $2}' | sed 's#/v1/snapshot##')
+}
+
 # The MCP checks' clients (scripts/mcp-check.sh): the Python SDK into
 # .venv and the conformance suite into tests/mcp, each pinned, once.
 ensure_mcp_tools() {

@@ -22,14 +22,8 @@ OUT=target/mcp
 rm -rf "$OUT" && mkdir -p "$OUT"
 LOCAL_PID=""
 trap 'stop_pid "$LOCAL_PID"' EXIT
-LOCAL_API_PORT=0 bash scripts/local.sh >"$OUT/local-run.log" 2>&1 &
-LOCAL_PID=$!
-for _ in $(seq 1 600); do
-  grep -q '^  API ' "$OUT/local-run.log" 2>/dev/null && break
-  kill -0 "$LOCAL_PID" 2>/dev/null || { tail -n 40 "$OUT/local-run.log"; exit 1; }
-  sleep 0.5
-done
-URL=$(grep -m1 '^  API ' "$OUT/local-run.log" | awk '{print $2}' | sed 's#/v1/snapshot##')
+start_local_run "$OUT/local-run.log"
+URL="$LOCAL_URL"
 
 echo "==> MCP client (Python SDK) against $URL/mcp"
 status=0

@@ -23,14 +23,9 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 LOCAL_PID=""
 trap 'stop_pid "$LOCAL_PID"' EXIT
 # The document's limits are the defaults' (history: 24 hours).
-HISTORY_RETENTION_HOURS=24 LOCAL_API_PORT=0 bash scripts/local.sh >"$OUT/local-run.log" 2>&1 &
-LOCAL_PID=$!
-for _ in $(seq 1 600); do
-  grep -q '^  API ' "$OUT/local-run.log" 2>/dev/null && break
-  kill -0 "$LOCAL_PID" 2>/dev/null || { tail -n 40 "$OUT/local-run.log"; exit 1; }
-  sleep 0.5
-done
-URL=$(grep -m1 '^  API ' "$OUT/local-run.log" | awk '{print $2}' | sed 's#/v1/snapshot##')
+export HISTORY_RETENTION_HOURS=24
+start_local_run "$OUT/local-run.log"
+URL="$LOCAL_URL"
 echo "==> schemathesis against $URL (max $MAX_EXAMPLES examples per operation)"
 set +e
 "$VENV/bin/st" run docs/openapi.json --url "$URL" \
