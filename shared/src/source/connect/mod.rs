@@ -16,6 +16,7 @@
 //! [`RegionBudget`].
 
 mod config;
+pub mod contact_events;
 pub mod mapping;
 
 pub use config::{ConnectConfig, InstanceSpec};
