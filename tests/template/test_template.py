@@ -417,3 +417,56 @@ class Networking(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ContactEvents(unittest.TestCase):
+    ON = dict(ConnectInstanceIds="11111111-2222-3333-4444-555555555555,aaaaaaaa-2222-3333-4444-555555555555",
+              ConnectContactEvents="true")
+
+    def test_off_by_default_and_without_instances(self):
+        for parameters in ({}, dict(ConnectContactEvents="true"), dict(self.ON, ConnectSourceEnabled="false")):
+            resources = deployed(**parameters)
+            for name in ("ContactEventsQueue", "ContactEventsDeadLetterQueue", "ContactEventsRule", "ContactEventsQueuePolicy"):
+                self.assertNotIn(name, resources, (name, parameters))
+            env = resources["PollerFunction"]["Properties"]["Environment"]["Variables"]
+            self.assertEqual(env["CONNECT_CONTACT_EVENTS_QUEUE_URL"], "", parameters)
+            sids = [s.get("Sid") for p in resources["PollerFunction"]["Properties"]["Policies"] for s in p["Statement"]]
+            self.assertNotIn("DrainContactEvents", sids, parameters)
+
+    def test_the_rule_matches_this_stacks_instances_queue_moves_only(self):
+        rule = deployed(**self.ON)["ContactEventsRule"]["Properties"]
+        pattern = rule["EventPattern"]
+        self.assertEqual(pattern["source"], ["aws.connect"])
+        self.assertEqual(pattern["detail-type"], ["Amazon Connect Contact Event"])
+        self.assertEqual(pattern["detail"]["eventType"], ["QUEUED", "CONNECTED_TO_AGENT", "DISCONNECTED"])
+        # This account's instances in this Region (the poller drops other
+        # instances' events: their queues are not polled).
+        self.assertEqual(
+            pattern["detail"]["instanceArn"],
+            [{"prefix": {"Fn::Sub": "arn:${AWS::Partition}:connect:${AWS::Region}:${AWS::AccountId}:instance/"}}],
+        )
+        self.assertEqual(rule["EventBusName"], "default")
+        self.assertEqual(rule["Targets"], [{"Id": "poller-contact-events", "Arn": {"Fn::GetAtt": ["ContactEventsQueue", "Arn"]}}])
+
+    def test_the_queue_is_encrypted_with_a_dead_letter_queue_and_only_the_rule_may_send(self):
+        resources = deployed(**self.ON)
+        queue = resources["ContactEventsQueue"]["Properties"]
+        self.assertTrue(queue["SqsManagedSseEnabled"])
+        self.assertTrue(resources["ContactEventsDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"])
+        self.assertEqual(queue["RedrivePolicy"]["deadLetterTargetArn"], {"Fn::GetAtt": ["ContactEventsDeadLetterQueue", "Arn"]})
+        policy = resources["ContactEventsQueuePolicy"]["Properties"]
+        self.assertEqual(policy["Queues"], [{"Ref": "ContactEventsQueue"}])
+        (statement,) = policy["PolicyDocument"]["Statement"]
+        self.assertEqual(statement["Principal"], {"Service": "events.amazonaws.com"})
+        self.assertEqual(statement["Action"], "sqs:SendMessage")
+        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["ContactEventsQueue", "Arn"]})
+        self.assertEqual(statement["Condition"], {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ContactEventsRule", "Arn"]}}})
+
+    def test_the_poller_may_drain_that_queue_only_and_is_told_its_url(self):
+        poller = deployed(**self.ON)["PollerFunction"]["Properties"]
+        (statement,) = [s for p in poller["Policies"] for s in p["Statement"] if s.get("Sid") == "DrainContactEvents"]
+        self.assertEqual(statement["Action"], ["sqs:ReceiveMessage", "sqs:DeleteMessage"])
+        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["ContactEventsQueue", "Arn"]})
+        every_sqs = [s for p in poller["Policies"] for s in p["Statement"] if "sqs:" in str(s.get("Action"))]
+        self.assertEqual(every_sqs, [statement], "no other SQS access")
+        self.assertEqual(poller["Environment"]["Variables"]["CONNECT_CONTACT_EVENTS_QUEUE_URL"], {"Ref": "ContactEventsQueue"})
