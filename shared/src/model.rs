@@ -244,6 +244,40 @@ pub struct QueueStats {
     /// When these figures were observed, present on stale queues.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
     pub as_of: Option<DateTime<Utc>>,
+    /// What last set the waiting figures, where contact events are on
+    /// (Connect): the `poll`, or the contact `events` since it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<UpdatedBy>,
+    /// When the waiting figures were last set (with `updatedBy`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// How close the wait estimate served when each contact arrived came to
+    /// its true wait, over the last hour (Connect, with contact events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_accuracy: Option<EstimateAccuracy>,
+}
+
+/// What last set a queue's waiting figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdatedBy {
+    Poll,
+    Events,
+}
+
+/// The served wait estimate against answered contacts' true waits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateAccuracy {
+    /// Mean absolute error, seconds (`null` before any contact is scored).
+    pub mae_seconds: Option<f64>,
+    /// Mean of estimate minus wait, seconds: positive when it ran long.
+    pub bias_seconds: Option<f64>,
+    /// Answered contacts scored.
+    pub contacts: u64,
+    /// The start of the window scored.
+    #[serde(with = "rfc3339")]
+    pub since: DateTime<Utc>,
 }
 
 impl QueueStats {
@@ -276,6 +310,9 @@ impl QueueStats {
             level: None,
             stale: false,
             as_of: None,
+            updated_by: None,
+            updated_at: None,
+            estimate_accuracy: None,
         }
     }
 }

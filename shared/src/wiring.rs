@@ -18,6 +18,9 @@ use crate::events::eventbridge::EventBridgePublisher;
 use crate::events::{AnnounceSettings, Announcer};
 use crate::poller::{Pacing, Poller};
 use crate::sink::kinesis::KinesisSink;
+use crate::source::connect::contact_events::ContactEventsConfig;
+use crate::source::connect::contact_events::feed::ContactEventFeed;
+use crate::source::connect::contact_events::sqs::SqsEventQueue;
 use crate::source::registry::SourcesConfig;
 use crate::source::{BuildError, SourceDeps};
 use crate::store::SnapshotReader;
@@ -38,6 +41,8 @@ pub enum WiringError {
 pub struct PollerConfig {
     pub sources: SourcesConfig,
     pub pipeline: PipelineConfig,
+    /// Connect contact events between polls (`None`: off).
+    pub contact_events: Option<ContactEventsConfig>,
 }
 
 impl FromSettings for PollerConfig {
@@ -45,6 +50,7 @@ impl FromSettings for PollerConfig {
         Ok(Self {
             sources: SourcesConfig::from_settings(settings)?,
             pipeline: PipelineConfig::from_settings(settings)?,
+            contact_events: ContactEventsConfig::from_settings(settings)?,
         })
     }
 }
@@ -85,7 +91,13 @@ pub fn build_poller(config: &PollerConfig, deps: &SourceDeps) -> Result<Poller, 
             .events
             .as_ref()
             .map(|events| announcer(events, &pipeline.table, &deps.sdk)),
-    ))
+    )
+    .with_contact_events(config.contact_events.as_ref().map(|events| {
+        ContactEventFeed::new(Arc::new(SqsEventQueue::new(
+            aws_sdk_sqs::Client::new(&deps.sdk),
+            &events.queue_url,
+        )))
+    })))
 }
 
 /// The level-event announcer: PutEvents calls bounded one by one (a call

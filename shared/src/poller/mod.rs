@@ -30,6 +30,7 @@ use crate::model::{
 };
 use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
+use crate::source::connect::contact_events::feed::{ContactEventFeed, DrainReport};
 use crate::source::{QueueSource, SourceError};
 use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
 
@@ -84,6 +85,8 @@ pub struct Poller {
     epoch: Instant,
     /// Announces level changes (`None`: events off).
     announcer: Option<Announcer>,
+    /// Moves the Connect figures between polls (`None`: contact events off).
+    contact_events: Option<ContactEventFeed>,
 }
 
 /// What one cycle did, logged as one structured line.
@@ -207,7 +210,14 @@ impl Poller {
             estimator: std::sync::Mutex::default(),
             epoch: Instant::now(),
             announcer: None,
+            contact_events: None,
         }
+    }
+
+    /// Moves the Connect figures with contact events between polls.
+    pub fn with_contact_events(mut self, feed: Option<ContactEventFeed>) -> Self {
+        self.contact_events = feed;
+        self
     }
 
     /// Reports each cycle with this telemetry (the wiring gives the
@@ -251,7 +261,7 @@ impl Poller {
         let mut longest = Duration::ZERO;
         let mut next_start = Instant::now();
         loop {
-            tokio::time::sleep_until(next_start).await;
+            self.between_cycles(next_start).await;
             let started = Instant::now();
             let report = self.run_cycle_bounded(Some(hard_stop)).await;
             longest = longest.max(started.elapsed());
@@ -321,7 +331,10 @@ impl Poller {
                 .map(|source| self.poll_source(source.as_ref(), source_timeout)),
         )
         .await;
-        let snapshot = self.assemble(snapshot_id, observed_at, results).await;
+        let mut snapshot = self.assemble(snapshot_id, observed_at, results).await;
+        if let Some(feed) = &self.contact_events {
+            feed.polled(&mut snapshot);
+        }
 
         let snapshot = Arc::new(snapshot);
         let records = records_for(&snapshot, self.tenant.as_ref());
@@ -350,6 +363,116 @@ impl Poller {
         report.events = announced;
         self.observer.record(&report);
         report
+    }
+
+    /// Waits for `until`, draining contact events meanwhile when they are
+    /// on: each moves the last poll's Connect figures, and what moved is
+    /// written as an interim snapshot at most once a second.
+    pub async fn between_cycles(&self, until: Instant) -> DrainReport {
+        let mut report = DrainReport::default();
+        let Some(feed) = &self.contact_events else {
+            tokio::time::sleep_until(until).await;
+            return report;
+        };
+        loop {
+            let now = Instant::now();
+            if feed.pending() && feed.next_write_in(now).is_zero() {
+                self.write_interim(feed).await;
+                continue;
+            }
+            if now >= until {
+                break;
+            }
+            let mut wait = until - now;
+            if feed.pending() {
+                wait = wait.min(feed.next_write_in(now));
+            }
+            if wait < Duration::from_secs(1) {
+                // SQS waits whole seconds; the next write or poll is sooner.
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let drained = feed.receive_once(wait).await;
+            let failed = drained.queue_errors > 0;
+            report.merge(drained);
+            if failed {
+                // A missing or denied queue: polls go on; do not spin.
+                tokio::time::sleep(wait.min(Duration::from_secs(5))).await;
+            }
+        }
+        if report.received > 0 || report.queue_errors > 0 {
+            tracing::info!(
+                received = report.received,
+                applied = report.applied,
+                ignored = report.ignored,
+                malformed = report.malformed,
+                queue_errors = report.queue_errors,
+                last_error = report.last_error.as_deref().unwrap_or(""),
+                "contact events between polls"
+            );
+        }
+        report
+    }
+
+    /// Writes what the events moved: the whole snapshot to the store (the
+    /// latest and history), the changed queues' records to the stream,
+    /// levels to the announcer, as a poll does.
+    async fn write_interim(&self, feed: &ContactEventFeed) {
+        let Some((mut snapshot, changed)) = feed.interim(Utc::now(), Instant::now()) else {
+            return;
+        };
+        for queue in &mut snapshot.queues {
+            if changed
+                .iter()
+                .any(|key| crate::model::names_queue(key, &queue.queue_id))
+                && queue.source == SourceName::Connect
+            {
+                queue.level = Some(self.levels.level_of(queue));
+            }
+        }
+        let snapshot = Arc::new(snapshot);
+        let moved = Snapshot {
+            queues: snapshot
+                .queues
+                .iter()
+                .filter(|q| {
+                    q.source == SourceName::Connect
+                        && changed
+                            .iter()
+                            .any(|key| crate::model::names_queue(key, &q.queue_id))
+                })
+                .cloned()
+                .collect(),
+            ..(*snapshot).clone()
+        };
+        let records = records_for(&moved, self.tenant.as_ref());
+        let write_timeout = self.pacing.write_timeout;
+        let (stored, published, _) = tokio::join!(
+            async {
+                tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError::timed_out(write_timeout)))
+            },
+            self.sink.publish(records),
+            async {
+                if let Some(announcer) = &self.announcer {
+                    announcer.announce(snapshot.clone()).await;
+                }
+            }
+        );
+        match stored {
+            Ok(_) => tracing::info!(
+                snapshot_id = %snapshot.snapshot_id,
+                moved_queues = changed.len(),
+                records_sent = published.sent,
+                "interim snapshot from contact events"
+            ),
+            Err(error) => tracing::warn!(
+                reason = error.reason(),
+                error = %crate::aws::describe_error(&error),
+                "interim snapshot not written; the next poll writes the truth"
+            ),
+        }
     }
 
     async fn poll_source(&self, source: &dyn QueueSource, timeout: Duration) -> Polled {

@@ -12,6 +12,7 @@ mod api;
 mod clarity_pipeline;
 mod connect_instances;
 mod connect_pipeline;
+mod contact_events;
 mod contact_flow;
 mod eight_by_eight_pipeline;
 mod estimated_wait;

@@ -13,12 +13,66 @@
 //! names its queue and its enqueue time, so a contact the poll counted
 //! can be taken out without ever having been seen coming in.
 
+pub mod feed;
+pub mod sqs;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::model::queue_key;
+use crate::model::{QueueStats, UpdatedBy, queue_key};
+use crate::settings::{ConfigError, Settings};
+
+/// Where the events wait for the poller (an SQS queue).
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Up to 10 messages, waiting at most `wait` (whole seconds) for one.
+    async fn receive(&self, wait: std::time::Duration) -> Result<Vec<QueuedMessage>, QueueError>;
+    /// Done with these: applied, or unusable.
+    async fn delete(&self, receipts: Vec<String>) -> Result<(), QueueError>;
+}
+
+/// One message as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub body: String,
+    pub receipt: String,
+}
+
+/// The queue could not be read or written (missing, denied, throttled...).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueueError(pub String);
+
+/// `CONNECT_CONTACT_EVENTS_QUEUE_URL`: the queue the stack's rule fills.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactEventsConfig {
+    pub queue_url: String,
+}
+
+impl ContactEventsConfig {
+    /// `None` when unset or empty (the template's default).
+    pub fn from_settings(settings: &Settings<'_>) -> Result<Option<Self>, ConfigError> {
+        let Some(url) = settings.present("CONNECT_CONTACT_EVENTS_QUEUE_URL") else {
+            return Ok(None);
+        };
+        let url = url.trim().to_owned();
+        if url.is_empty() {
+            return Ok(None);
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
+            return Err(ConfigError::new(
+                "CONNECT_CONTACT_EVENTS_QUEUE_URL",
+                format!(
+                    "must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), not {url:?}"
+                ),
+            ));
+        }
+        Ok(Some(Self { queue_url: url }))
+    }
+}
 
 /// What happened to a contact.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +229,9 @@ pub struct Answered {
     pub estimate_seconds: f64,
 }
 
+/// An applied event's identity: contact, kind and its own time.
+type Fingerprint = (String, EventKind, DateTime<Utc>);
+
 /// How the events have moved each polled queue since its last poll, with
 /// duplicates and stale reorderings dropped.
 #[derive(Debug, Default)]
@@ -182,8 +239,8 @@ pub struct WaitingLedger {
     contacts: HashMap<String, Contact>,
     /// (contact, kind, time) of every event applied lately: a redelivered
     /// event changes nothing twice.
-    seen: HashSet<(String, EventKind, DateTime<Utc>)>,
-    seen_order: VecDeque<(DateTime<Utc>, (String, EventKind, DateTime<Utc>))>,
+    seen: HashSet<Fingerprint>,
+    seen_order: VecDeque<(DateTime<Utc>, Fingerprint)>,
     /// When each queue was last polled.
     polled_at: HashMap<String, DateTime<Utc>>,
     moves: HashMap<String, QueueMoves>,
@@ -214,6 +271,11 @@ impl WaitingLedger {
         let moves = self.moves.entry(key).or_default();
         moves.arrived.retain(|(_, _, enqueued)| *enqueued > at);
         moves.left.clear();
+    }
+
+    /// When the queue was last polled, if it is.
+    pub fn polled_at(&self, queue_id: &str) -> Option<DateTime<Utc>> {
+        self.polled_at.get(queue_key(queue_id)).copied()
     }
 
     /// The queue's moves since its last poll.
@@ -256,10 +318,9 @@ impl WaitingLedger {
         if leaves
             && let Some(((queue, channel), enqueued_at)) = was_waiting
             && !(event.kind == EventKind::Queued && event.queue_id.as_deref() == Some(&queue))
+            && self.leave(&event.contact_id, &queue, channel, enqueued_at, event.at)
         {
-            if self.leave(&event.contact_id, &queue, channel, enqueued_at, event.at) {
-                moved.push(queue);
-            }
+            moved.push(queue);
         }
         let mut served_estimate = known.as_ref().and_then(|c| c.served_estimate);
         let mut waiting_in = None;
@@ -341,7 +402,7 @@ impl WaitingLedger {
         counted
     }
 
-    fn remember(&mut self, fingerprint: (String, EventKind, DateTime<Utc>), at: DateTime<Utc>) {
+    fn remember(&mut self, fingerprint: Fingerprint, at: DateTime<Utc>) {
         self.seen.insert(fingerprint.clone());
         self.seen_order.push_back((at, fingerprint));
     }
@@ -412,6 +473,57 @@ pub fn moved_figures(
         .max()
         .unwrap_or(0);
     (items, oldest)
+}
+
+/// The polled `queue` moved by `moves` at `now`: its waiting count and
+/// oldest age, in total and per channel, marked as moved by events.
+pub fn moved_queue(
+    queue: &QueueStats,
+    moves: &QueueMoves,
+    polled_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueueStats {
+    let mut moved = queue.clone();
+    let (items, oldest) = moved_figures(
+        queue.counters.items_in_queue.unwrap_or(0),
+        queue.counters.oldest_item.unwrap_or(0),
+        polled_at,
+        moves,
+        now,
+    );
+    moved.counters.items_in_queue = Some(items);
+    moved.counters.oldest_item = Some(oldest);
+    if let Some(channels) = moved.channels.as_mut() {
+        for (channel, counters) in channels.iter_mut() {
+            let mine = |c: &Option<String>| c.as_deref() == Some(channel.as_str());
+            let only = QueueMoves {
+                arrived: moves
+                    .arrived
+                    .iter()
+                    .filter(|(_, c, _)| mine(c))
+                    .cloned()
+                    .collect(),
+                left: moves
+                    .left
+                    .iter()
+                    .filter(|(c, _)| mine(c))
+                    .cloned()
+                    .collect(),
+            };
+            let (items, oldest) = moved_figures(
+                counters.items_in_queue.unwrap_or(0),
+                counters.oldest_item.unwrap_or(0),
+                polled_at,
+                &only,
+                now,
+            );
+            counters.items_in_queue = Some(items);
+            counters.oldest_item = Some(oldest);
+        }
+    }
+    moved.updated_by = Some(UpdatedBy::Events);
+    moved.updated_at = Some(now);
+    moved
 }
 
 /// Mean absolute error and bias (estimate minus wait: positive when the
