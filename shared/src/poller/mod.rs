@@ -338,10 +338,28 @@ impl Poller {
 
         let snapshot = Arc::new(snapshot);
         let records = records_for(&snapshot, self.tenant.as_ref());
+        let (stored, published, announced) = self.write(&snapshot, records).await;
+        let mut report = self.report(&snapshot, started, stored, published);
+        report.events = announced;
+        self.observer.record(&report);
+        report
+    }
+
+    /// A snapshot's writes, side by side: the store, the stream (these
+    /// `records`) and the announcer.
+    async fn write(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        records: Vec<crate::sink::record::PreparedRecord>,
+    ) -> (
+        Result<PutOutcome, StoreError>,
+        PublishReport,
+        AnnounceReport,
+    ) {
         let write_timeout = self.pacing.write_timeout;
-        let (stored, published, announced) = tokio::join!(
+        tokio::join!(
             async {
-                tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
+                tokio::time::timeout(write_timeout, self.writer.put_snapshot(snapshot))
                     .await
                     .unwrap_or_else(|_| Err(StoreError::timed_out(write_timeout)))
             },
@@ -358,11 +376,7 @@ impl Poller {
                     None => AnnounceReport::default(),
                 }
             }
-        );
-        let mut report = self.report(&snapshot, started, stored, published);
-        report.events = announced;
-        self.observer.record(&report);
-        report
+        )
     }
 
     /// Waits for `until`, draining contact events meanwhile when they are
@@ -446,20 +460,7 @@ impl Poller {
             ..(*snapshot).clone()
         };
         let records = records_for(&moved, self.tenant.as_ref());
-        let write_timeout = self.pacing.write_timeout;
-        let (stored, published, _) = tokio::join!(
-            async {
-                tokio::time::timeout(write_timeout, self.writer.put_snapshot(&snapshot))
-                    .await
-                    .unwrap_or_else(|_| Err(StoreError::timed_out(write_timeout)))
-            },
-            self.sink.publish(records),
-            async {
-                if let Some(announcer) = &self.announcer {
-                    announcer.announce(snapshot.clone()).await;
-                }
-            }
-        );
+        let (stored, published, _) = self.write(&snapshot, records).await;
         match stored {
             Ok(_) => tracing::info!(
                 snapshot_id = %snapshot.snapshot_id,
