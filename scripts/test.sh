@@ -92,8 +92,6 @@ if [ "$status" -ne 0 ]; then
 fi
 stop_pid "$DYNALITE_PID"; stop_pid "$KINESALITE_PID"
 
-step "fuzzing (scripts/fuzz.sh)"
-bash scripts/fuzz.sh | tee target/fuzz.log
 
 # The README's first command, bounded: the whole pipeline on the simulated
 # floor, checked end to end (snapshots in DynamoDB and Kinesis, the API and
@@ -111,12 +109,12 @@ grep -E '^(ok|FAIL)' target/local-run.log
 # Outside tools, side by side, each against a local run of its own:
 # schemathesis with the OpenAPI document (zero 5xx, zero non-conforming
 # answers, at least 1,000 requests), the wallboard in headless Chromium,
-# and /mcp with the MCP Python SDK and the MCP conformance suite. They
-# mostly wait on their local runs; one after another they would add their
-# times.
-step "schemathesis, the browser tests and MCP (scripts/schemathesis.sh, scripts/browser-test.sh, scripts/mcp-check.sh)"
-SCHEMA_PID="" BROWSER_PID="" MCP_PID=""
-trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"; stop_pid "$MCP_PID"' EXIT
+# and /mcp with the MCP Python SDK and the MCP conformance suite; and the
+# fuzzer, bounded, on the cores they leave idle. They mostly wait on their
+# local runs; one after another they would add their times.
+step "schemathesis, the browser tests, MCP and fuzzing (scripts/schemathesis.sh, scripts/browser-test.sh, scripts/mcp-check.sh, scripts/fuzz.sh)"
+SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID=""
+trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"; stop_pid "$MCP_PID"; stop_pid "$FUZZ_PID"' EXIT
 # 250 examples an operation: about 2,800 requests (the bar is 1,000) in
 # two minutes; scripts/schemathesis.sh on its own runs 500.
 bash scripts/schemathesis.sh 250 > target/schemathesis.log 2>&1 &
@@ -125,6 +123,8 @@ bash scripts/browser-test.sh > target/browser-tests.log 2>&1 &
 BROWSER_PID=$!
 bash scripts/mcp-check.sh > target/mcp-check.log 2>&1 &
 MCP_PID=$!
+bash scripts/fuzz.sh > target/fuzz.log 2>&1 &
+FUZZ_PID=$!
 set +e
 wait "$SCHEMA_PID"
 schema_status=$?
@@ -132,8 +132,15 @@ wait "$BROWSER_PID"
 browser_status=$?
 wait "$MCP_PID"
 mcp_status=$?
+wait "$FUZZ_PID"
+fuzz_status=$?
 set -e
-SCHEMA_PID="" BROWSER_PID="" MCP_PID=""
+SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID=""
+cat target/fuzz.log
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "fuzzing failed; crashing inputs in target/fuzz/crashes/"
+  exit 1
+fi
 if [ "$schema_status" -ne 0 ]; then
   tail -n 80 target/schemathesis/run.log 2>/dev/null || true
   tail -n 20 target/schemathesis.log
