@@ -470,3 +470,21 @@ class ContactEvents(unittest.TestCase):
         every_sqs = [s for p in poller["Policies"] for s in p["Statement"] if "sqs:" in str(s.get("Action"))]
         self.assertEqual(every_sqs, [statement], "no other SQS access")
         self.assertEqual(poller["Environment"]["Variables"]["CONNECT_CONTACT_EVENTS_QUEUE_URL"], {"Ref": "ContactEventsQueue"})
+
+
+class Mcp(unittest.TestCase):
+    def test_mcp_is_behind_the_default_routes_authorization_in_every_mode(self):
+        for mode in ("IAM", "JWT", "COGNITO"):
+            resources = deployed(ApiAuthorization=mode, JwtIssuer="https://issuer.example", JwtAudience="aud")
+            routes = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"]
+            # No route of its own: POST /mcp reaches the function through
+            # $default, whose authorizer is never NONE.
+            self.assertFalse([r for r in routes if "mcp" in r["RouteKey"].lower()], mode)
+            default = next(r for r in routes if r["RouteKey"] == "$default")
+            self.assertNotEqual(default["AuthorizationType"], "NONE", mode)
+
+    def test_cors_lets_a_browser_client_post_with_the_mcp_headers(self):
+        cors = deployed(CorsAllowOrigins="https://app.example")["HttpApi"]["Properties"]["CorsConfiguration"]
+        self.assertIn("POST", cors["AllowMethods"])
+        for header in ("mcp-protocol-version", "mcp-method", "mcp-name"):
+            self.assertIn(header, cors["AllowHeaders"])
