@@ -307,3 +307,24 @@ test('a failing source gets a banner, and its queues a Stale tag', async () => {
   await page.unroute(snapshotRoute);
   await page.waitForSelector(banner, { state: 'detached', timeout: 15000 });
 });
+
+test('a Connect tile shows how accurate its wait estimate has been', async () => {
+  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
+  let scored;
+  await page.route(snapshotRoute, async (route) => {
+    const headers = { ...route.request().headers() };
+    delete headers['if-none-match'];
+    const response = await route.fetch({ headers });
+    const snapshot = await response.json();
+    // As the poller reports it with contact events on.
+    scored = snapshot.queues.find((q) => q.source === 'connect');
+    scored.estimateAccuracy = { maeSeconds: 12.4, biasSeconds: -6.2, contacts: 34, since: snapshot.observedAt };
+    snapshot.snapshotId = `${snapshot.snapshotId}-scored`;
+    await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: '"scored"' } });
+  });
+  await page.waitForFunction(() => [...document.querySelectorAll('.tile .accuracy')].some((n) => n.textContent), null, { timeout: 15000 });
+  const texts = await page.$$eval('.tile .accuracy', (nodes) => nodes.map((n) => [n.closest('.tile').dataset.queueId, n.textContent]).filter(([, t]) => t));
+  assert.deepEqual(texts, [[scored.queueId, 'Estimate ±12 s over 34 answered, short by 6 s']]);
+  await page.unroute(snapshotRoute);
+  await page.waitForFunction(() => ![...document.querySelectorAll('.tile .accuracy')].some((n) => n.textContent), null, { timeout: 15000 });
+});

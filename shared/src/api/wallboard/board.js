@@ -380,7 +380,7 @@
       '<div><dt>Oldest</dt><dd data-field="oldestItem"></dd></div>' +
       '<div><dt>Est. wait</dt><dd data-field="estimatedWaitTime"></dd></div>' +
       '<div><dt>Free / staffed</dt><dd data-field="agents"></dd></div>' +
-      '</dl><div class="today"></div><div class="spark-box"><span class="spark-label"></span></div>';
+      '</dl><div class="today"></div><div class="accuracy"></div><div class="spark-box"><span class="spark-label"></span></div>';
     const svg = document.createElementNS(SVG, 'svg');
     svg.setAttribute('class', 'spark');
     svg.setAttribute('viewBox', '0 0 100 24');
@@ -411,6 +411,7 @@
     const closed = /CLOSED/.test(q.openClosedState || '');
     setText(tile.querySelector('.closed-tag'), closed ? 'Closed' : '');
     setText(tile.querySelector('.today'), today(q.intraday));
+    setText(tile.querySelector('.accuracy'), accuracy(q.estimateAccuracy));
     const asOf = q.asOf ? ` · as of ${timeOfDay(Date.parse(q.asOf))}` : '';
     setText(tile.querySelector('.stale-tag'), q.stale ? `Stale${asOf}` : '');
     const field = (name) => tile.querySelector(`[data-field="${name}"]`);
@@ -426,6 +427,16 @@
       'aria-label',
       `${q.queueName}: ${LEVELS[level].label}${q.stale ? ', stale' : ''}, ${count(q.itemsInQueue)} waiting`,
     );
+  }
+
+  // How far off the wait estimate was over the last hour, scored against
+  // answered contacts (Connect, with contact events on): the mean error,
+  // and which way it leans when it leans.
+  function accuracy(scored) {
+    if (!scored || !scored.contacts || scored.maeSeconds === null || scored.maeSeconds === undefined) return '';
+    const bias = Math.round(scored.biasSeconds || 0);
+    const lean = bias === 0 ? '' : `, ${bias > 0 ? 'long' : 'short'} by ${Math.abs(bias)} s`;
+    return `Estimate ±${Math.round(scored.maeSeconds)} s over ${scored.contacts} answered${lean}`;
   }
 
   // Today so far, where the source keeps it (Connect): service level per
