@@ -112,9 +112,17 @@ grep -E '^(ok|FAIL)' target/local-run.log
 # and /mcp with the MCP Python SDK and the MCP conformance suite; and the
 # fuzzer, bounded, on the cores they leave idle. They mostly wait on their
 # local runs; one after another they would add their times.
-step "schemathesis, the browser tests, MCP and fuzzing (scripts/schemathesis.sh, scripts/browser-test.sh, scripts/mcp-check.sh, scripts/fuzz.sh)"
-SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID=""
-trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"; stop_pid "$MCP_PID"; stop_pid "$FUZZ_PID"' EXIT
+#
+# TEST_SOAK_MINUTES=N (CI sets 3) adds the soak, scripts/soak.sh, bounded to
+# N minutes, beside them. The fuzzer yields to all of them (nice): its
+# budget is time, theirs are checks that must not starve.
+step "schemathesis, the browser tests, MCP and fuzzing (scripts/schemathesis.sh, scripts/browser-test.sh, scripts/mcp-check.sh, scripts/fuzz.sh)${TEST_SOAK_MINUTES:+, the soak (scripts/soak.sh, $TEST_SOAK_MINUTES min)}"
+SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID="" SOAK_PID=""
+trap 'stop_pid "$MOTO_PID"; stop_pid "$SCHEMA_PID"; stop_pid "$BROWSER_PID"; stop_pid "$MCP_PID"; stop_pid "$FUZZ_PID"; stop_pid "$SOAK_PID"' EXIT
+if [ -n "${TEST_SOAK_MINUTES:-}" ]; then
+  SOAK_MINUTES="$TEST_SOAK_MINUTES" bash scripts/soak.sh > target/soak.log 2>&1 &
+  SOAK_PID=$!
+fi
 # 250 examples an operation: about 2,800 requests (the bar is 1,000) in
 # two minutes; scripts/schemathesis.sh on its own runs 500.
 bash scripts/schemathesis.sh 250 > target/schemathesis.log 2>&1 &
@@ -123,7 +131,7 @@ bash scripts/browser-test.sh > target/browser-tests.log 2>&1 &
 BROWSER_PID=$!
 bash scripts/mcp-check.sh > target/mcp-check.log 2>&1 &
 MCP_PID=$!
-bash scripts/fuzz.sh > target/fuzz.log 2>&1 &
+nice -n 10 bash scripts/fuzz.sh > target/fuzz.log 2>&1 &
 FUZZ_PID=$!
 set +e
 wait "$SCHEMA_PID"
@@ -134,8 +142,13 @@ wait "$MCP_PID"
 mcp_status=$?
 wait "$FUZZ_PID"
 fuzz_status=$?
+soak_status=0
+if [ -n "$SOAK_PID" ]; then
+  wait "$SOAK_PID"
+  soak_status=$?
+fi
 set -e
-SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID=""
+SCHEMA_PID="" BROWSER_PID="" MCP_PID="" FUZZ_PID="" SOAK_PID=""
 cat target/fuzz.log
 if [ "$fuzz_status" -ne 0 ]; then
   echo "fuzzing failed; crashing inputs in target/fuzz/crashes/"
@@ -160,6 +173,13 @@ if [ "$mcp_status" -ne 0 ]; then
   exit 1
 fi
 grep -E '^mcp-(client|conformance):' target/mcp-check.log
+if [ -n "${TEST_SOAK_MINUTES:-}" ]; then
+  cat target/soak.log
+  if [ "$soak_status" -ne 0 ]; then
+    echo "the soak failed; its log is target/soak/run.log, its table target/soak/summary.md"
+    exit 1
+  fi
+fi
 step "done"
 # One closing line for the whole run.
 count_tests "tests" target/test-output.log target/test-output-second-emulator.log target/local-run.log target/template-tests.log target/emulator-tests.log target/browser-tests.log target/mcp-check.log \

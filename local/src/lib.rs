@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use standins::clarity::ClarityStandin;
 use standins::connect::{ConnectStandin, ServiceLimits};
+use standins::contact_events::EventSender;
 use standins::eight_by_eight::EightByEightStandin;
 use standins::simulation::Floor;
 use standins::symbee::{ExpectedKey, SymbeeStandin, Tenant};
@@ -41,6 +42,10 @@ pub struct Settings {
     pub sim_eight_by_eight_queues: usize,
     /// Queues of the simulated Clarity Connect site (`SIM_CLARITY_QUEUES`, 0 = Clarity off).
     pub sim_clarity_queues: usize,
+    /// Whether the floor's Connect contacts send their contact events to
+    /// the poller's SQS queue on the emulator (`SIM_CONTACT_EVENTS`, on
+    /// unless `false`), so figures move between polls.
+    pub contact_events: bool,
     pub sim_seed: u64,
     pub sim_speed: f64,
     pub key_rotation_seconds: u64,
@@ -55,6 +60,17 @@ fn var(name: &str, default: &str) -> String {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| default.to_owned())
+}
+
+fn switch(name: &str, default: bool) -> Result<bool, String> {
+    match var(name, if default { "true" } else { "false" })
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "true" | "1" | "on" | "yes" => Ok(true),
+        "false" | "0" | "off" | "no" => Ok(false),
+        other => Err(format!("{name}: true or false, not {other:?}")),
+    }
 }
 
 fn number<T: std::str::FromStr>(name: &str, default: &str) -> Result<T, String> {
@@ -86,6 +102,7 @@ impl Settings {
             sim_queues: number("SIM_QUEUES", "30")?,
             sim_eight_by_eight_queues: number("SIM_EIGHTX8_QUEUES", "8")?,
             sim_clarity_queues: number("SIM_CLARITY_QUEUES", "6")?,
+            contact_events: switch("SIM_CONTACT_EVENTS", true)?,
             sim_seed: number("SIM_SEED", "42")?,
             sim_speed: number("SIM_SPEED", "1")?,
             key_rotation_seconds: number("SIM_KEY_ROTATION_SECONDS", "300")?,
@@ -336,7 +353,21 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     .await
     .map_err(|e| format!("Connect stand-in: {e}"))?;
 
-    // The floor lives on: one step a second, pushed to both stand-ins.
+    // Contact events, as the template's rule would deliver them: a queue
+    // on the emulator's SQS that the poller drains between polls.
+    let events = if settings.contact_events {
+        let sender = EventSender::create(
+            aws_sdk_sqs::Client::new(&sdk),
+            &format!("{}-contact-events", settings.table),
+        )
+        .await?;
+        Some(sender)
+    } else {
+        None
+    };
+
+    // The floor lives on: one step a second, pushed to both stand-ins,
+    // its Connect contacts' events to the queue.
     let floor = Arc::new(Mutex::new(Floor::new(
         settings.sim_seed,
         settings.sim_queues,
@@ -345,9 +376,24 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
     {
         let mut f = floor.lock().await;
         f.advance(1800.0); // start mid-morning, not at an empty dawn
+        if events.is_some() {
+            f.record_contact_events();
+        }
         symbee.set_queues(f.symbee_queues()).await;
         serve_connect_floor(&connect, &f).await;
     }
+    let outbox = events.clone().map(|sender| {
+        // One sender, in order: a slow call never lets a later event overtake.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<serde_json::Value>>();
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if let Err(error) = sender.send(&batch).await {
+                    eprintln!("[local] contact events not sent: {error}");
+                }
+            }
+        });
+        tx
+    });
     let (sim_floor, sim_symbee, sim_connect, speed) = (
         floor.clone(),
         symbee.clone(),
@@ -362,6 +408,12 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
             f.advance(speed);
             sim_symbee.set_queues(f.symbee_queues()).await;
             serve_connect_floor(&sim_connect, &f).await;
+            if let Some(outbox) = &outbox {
+                let events = standins::contact_events::take_events(&mut f, speed);
+                if !events.is_empty() {
+                    let _ = outbox.send(events);
+                }
+            }
         }
     });
     // The key rotates now and then, as Symbee's does.
@@ -409,6 +461,11 @@ pub async fn start(settings: &Settings) -> Result<Running, String> {
         ("AWS_ENDPOINT_URL_CONNECT", connect.endpoint()),
     ]
     .into_iter()
+    .chain(
+        events
+            .as_ref()
+            .map(|sender| ("CONNECT_CONTACT_EVENTS_QUEUE_URL", sender.url().to_owned())),
+    )
     .chain(eight_by_eight_env)
     .chain(clarity_env)
     .map(|(k, v)| (k.to_owned(), v))

@@ -22,9 +22,12 @@ async fn main() {
     };
     let mut settings = Settings::from_env().unwrap_or_else(|e| exit_with(&e));
     if cycles.is_some() {
-        // Bounded mode: short invocations back to back.
-        settings.poll_interval_seconds = 1;
-        settings.poller_timeout_seconds = 4;
+        // Bounded mode: short invocations back to back, with room between
+        // polls for contact events (the poller drains them in whole
+        // seconds of SQS long polling).
+        let events = settings.contact_events;
+        settings.poll_interval_seconds = if events { 3 } else { 1 };
+        settings.poller_timeout_seconds = if events { 8 } else { 4 };
     }
     let running = start(&settings).await.unwrap_or_else(|e| exit_with(&e));
     let status = match cycles {
@@ -244,12 +247,41 @@ async fn bounded(running: &Running, settings: &Settings, n: u32) -> i32 {
             "Kinesis has at least {} records",
             expected_queues * n as usize
         ),
-        records.and_then(|count| {
+        records.clone().and_then(|(count, _)| {
             (count >= expected_queues * n as usize)
                 .then_some(())
                 .ok_or_else(|| format!("{count} records"))
         }),
     ));
+    if settings.contact_events {
+        checks.push((
+            "contact events moved Connect queues between polls (records with updatedBy events)"
+                .into(),
+            records.and_then(|(_, moved)| {
+                (moved > 0)
+                    .then_some(())
+                    .ok_or_else(|| "no record was moved by events".to_owned())
+            }),
+        ));
+        checks.push((
+            "every Connect queue says how accurate its wait estimate has been".into(),
+            get("/v1/snapshot").await.and_then(|(_, body)| {
+                let connect: Vec<_> = body["queues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|q| q["source"] == "connect")
+                    .collect();
+                let missing = connect
+                    .iter()
+                    .filter(|q| !q["estimateAccuracy"]["contacts"].is_u64())
+                    .count();
+                (!connect.is_empty() && missing == 0)
+                    .then_some(())
+                    .ok_or_else(|| format!("{missing} of {} without", connect.len()))
+            }),
+        ));
+    }
 
     let failed = checks.iter().filter(|(_, r)| r.is_err()).count();
     for (name, result) in &checks {
@@ -327,7 +359,8 @@ async fn gateway_checks(running: &Running) -> Vec<(String, Result<(), String>)> 
     ]
 }
 
-async fn count_records(running: &Running, settings: &Settings) -> Result<usize, String> {
+/// Every record on the stream, and how many of them contact events moved.
+async fn count_records(running: &Running, settings: &Settings) -> Result<(usize, usize), String> {
     let client = aws_sdk_kinesis::Client::new(&running.sdk);
     let shards = client
         .list_shards()
@@ -335,7 +368,7 @@ async fn count_records(running: &Running, settings: &Settings) -> Result<usize, 
         .send()
         .await
         .map_err(|e| format!("{e:?}"))?;
-    let mut count = 0;
+    let (mut count, mut moved) = (0, 0);
     for shard in shards.shards() {
         let mut iterator = client
             .get_shard_iterator()
@@ -358,11 +391,19 @@ async fn count_records(running: &Running, settings: &Settings) -> Result<usize, 
                 break;
             }
             count += page.records().len();
+            moved += page
+                .records()
+                .iter()
+                .filter(|r| {
+                    serde_json::from_slice::<serde_json::Value>(r.data().as_ref())
+                        .is_ok_and(|record| record["queue"]["updatedBy"] == "events")
+                })
+                .count();
             match page.next_shard_iterator() {
                 Some(next) => iterator = next.to_owned(),
                 None => break,
             }
         }
     }
-    Ok(count)
+    Ok((count, moved))
 }

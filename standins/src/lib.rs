@@ -10,6 +10,7 @@ pub mod aws_front;
 pub mod bearer;
 pub mod clarity;
 pub mod connect;
+pub mod contact_events;
 pub mod eight_by_eight;
 pub mod eventbridge;
 pub mod simulation;

@@ -36,8 +36,8 @@ struct SimQueue {
     name: String,
     kind: Kind,
     agents: Vec<Agent>,
-    /// Arrival times of waiting contacts, oldest first.
-    waiting: VecDeque<f64>,
+    /// Waiting contacts, oldest first.
+    waiting: VecDeque<Waiting>,
     arrivals_per_second: f64,
     mean_handle_seconds: f64,
     patience_seconds: f64,
@@ -49,14 +49,63 @@ struct SimQueue {
     answer_seconds_total: f64,
 }
 
+/// A contact waiting in a queue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Waiting {
+    /// When it entered this queue (floor seconds).
+    enqueued: f64,
+    contact: u64,
+}
+
+/// What happened to a contact in a Connect queue, as Amazon Connect's
+/// contact events tell it (recorded after [`Floor::record_contact_events`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactMove {
+    pub kind: MoveKind,
+    pub contact_id: String,
+    pub queue_arn: String,
+    pub channel: &'static str,
+    /// When it entered the queue (floor seconds).
+    pub enqueued_at: f64,
+    /// When this happened (floor seconds).
+    pub at: f64,
+}
+
+/// Connect's names: a transfer is a `QUEUED` into another queue, an
+/// abandoned contact is `DISCONNECTED` from its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MoveKind {
+    Queued,
+    ConnectedToAgent,
+    Disconnected,
+}
+
+impl MoveKind {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            MoveKind::Queued => "QUEUED",
+            MoveKind::ConnectedToAgent => "CONNECTED_TO_AGENT",
+            MoveKind::Disconnected => "DISCONNECTED",
+        }
+    }
+}
+
 /// The whole simulated floor.
 pub struct Floor {
     rng: fastrand::Rng,
+    seed: u64,
     now: f64,
     queues: Vec<SimQueue>,
+    next_contact: u64,
     /// Answered contacts, when recorded: (queue index, arrival time, wait).
     answered: Option<Vec<(usize, f64, f64)>>,
+    /// Contact events of the Connect queues, when recorded.
+    moves: Option<Vec<ContactMove>>,
 }
+
+/// A waiting contact in a Connect queue moves to another queue of its
+/// instance at this rate a second (about one contact in twenty).
+const TRANSFERS_PER_SECOND: f64 = 0.001;
 
 /// What a source reports of one queue at one moment: the estimator's
 /// inputs, as the stand-ins serve them.
@@ -188,10 +237,29 @@ impl Floor {
             .collect();
         Self {
             rng,
+            seed,
             now: 0.0,
             queues,
+            next_contact: 0,
             answered: None,
+            moves: None,
         }
+    }
+
+    /// From now on, keeps every Connect contact's events for
+    /// [`Floor::take_contact_events`].
+    pub fn record_contact_events(&mut self) {
+        self.moves.get_or_insert_with(Vec::new);
+    }
+
+    /// The Connect contact events since the last call, in order.
+    pub fn take_contact_events(&mut self) -> Vec<ContactMove> {
+        self.moves.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// A contact's id, shaped as Connect's (a UUID), unique on this floor.
+    fn contact_id(seed: u64, number: u64) -> String {
+        format!("{:08x}-c0de-4000-8000-{number:012x}", seed as u32)
     }
 
     /// A floor whose arrivals offer `load` of what its logged-in agents can
@@ -260,24 +328,70 @@ impl Floor {
     fn step(&mut self, dt: f64) {
         self.now += dt;
         let now = self.now;
+        let seed = self.seed;
         let rng = &mut self.rng;
+        let moves = &mut self.moves;
+        let next_contact = &mut self.next_contact;
+        let mut transfers = Vec::new();
         for (index, queue) in self.queues.iter_mut().enumerate() {
+            let connect = match &queue.kind {
+                Kind::Connect { arn, channel } if moves.is_some() => Some((arn.clone(), *channel)),
+                _ => None,
+            };
+            let mut record = |kind: MoveKind, waiting: Waiting, at: f64| {
+                if let (Some(moves), Some((arn, channel))) = (moves.as_mut(), &connect) {
+                    moves.push(ContactMove {
+                        kind,
+                        contact_id: Self::contact_id(seed, waiting.contact),
+                        queue_arn: arn.clone(),
+                        channel,
+                        enqueued_at: waiting.enqueued,
+                        at,
+                    });
+                }
+            };
             // Arrivals (Poisson, thinned per step).
             let mut expected = queue.arrivals_per_second * dt;
+            let mut arrived = Vec::new();
             while expected > 0.0 {
                 if rng.f64() < expected.min(1.0) {
-                    queue.waiting.push_back(now - rng.f64() * dt);
+                    arrived.push(now - rng.f64() * dt);
                 }
                 expected -= 1.0;
+            }
+            // In the order drawn, as ever: the floor stays the same for a seed.
+            for enqueued in arrived {
+                *next_contact += 1;
+                let waiting = Waiting {
+                    enqueued,
+                    contact: *next_contact,
+                };
+                record(MoveKind::Queued, waiting, enqueued);
+                queue.waiting.push_back(waiting);
             }
             // Callers who waited past their patience hang up.
             while queue
                 .waiting
                 .front()
-                .is_some_and(|t| now - t > queue.patience_seconds * (0.5 + rng.f64()))
+                .is_some_and(|w| now - w.enqueued > queue.patience_seconds * (0.5 + rng.f64()))
             {
-                queue.waiting.pop_front();
+                if let Some(gone) = queue.waiting.pop_front() {
+                    record(MoveKind::Disconnected, gone, now);
+                }
                 queue.abandoned_today += 1;
+            }
+            // Now and then a Connect contact is sent to another queue.
+            if connect.is_some() {
+                let mut i = 0;
+                while i < queue.waiting.len() {
+                    if rng.f64() < TRANSFERS_PER_SECOND * dt {
+                        if let Some(moving) = queue.waiting.remove(i) {
+                            transfers.push((index, moving));
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
             }
             // Agents move on.
             for agent in &mut queue.agents {
@@ -303,9 +417,11 @@ impl Floor {
                 if *agent != Agent::Available {
                     continue;
                 }
-                let Some(arrived) = queue.waiting.pop_front() else {
+                let Some(taken) = queue.waiting.pop_front() else {
                     break;
                 };
+                record(MoveKind::ConnectedToAgent, taken, now);
+                let arrived = taken.enqueued;
                 let handle = queue.mean_handle_seconds * (0.5 + rng.f64());
                 let waited = now - arrived;
                 if let Some(answered) = self.answered.as_mut() {
@@ -321,6 +437,41 @@ impl Floor {
                 };
             }
         }
+        for (from, moving) in transfers {
+            self.transfer(from, moving, now);
+        }
+    }
+
+    /// Sends a waiting Connect contact to the next Connect queue of its
+    /// instance: a `QUEUED` there, with a new enqueue time, takes it out of
+    /// the one it left (as Connect's transfer to a queue does).
+    fn transfer(&mut self, from: usize, moving: Waiting, now: f64) {
+        let instance_of = |q: &SimQueue| match &q.kind {
+            Kind::Connect { arn, .. } => arn.split("/queue/").next().map(str::to_owned),
+            Kind::Symbee { .. } => None,
+        };
+        let instance = instance_of(&self.queues[from]);
+        let count = self.queues.len();
+        let to = (1..count)
+            .map(|step| (from + step) % count)
+            .find(|&i| instance.is_some() && instance_of(&self.queues[i]) == instance)
+            .unwrap_or(from);
+        let waiting = Waiting {
+            enqueued: now,
+            contact: moving.contact,
+        };
+        let queue = &mut self.queues[to];
+        if let (Some(moves), Kind::Connect { arn, channel }) = (self.moves.as_mut(), &queue.kind) {
+            moves.push(ContactMove {
+                kind: MoveKind::Queued,
+                contact_id: Self::contact_id(self.seed, moving.contact),
+                queue_arn: arn.clone(),
+                channel,
+                enqueued_at: now,
+                at: now,
+            });
+        }
+        queue.waiting.push_back(waiting);
     }
 
     /// Symbee's response body for its skill queues (and, as Symbee does
@@ -444,7 +595,7 @@ impl SimQueue {
             oldest: self
                 .waiting
                 .front()
-                .map_or(0, |t| (now - t).max(0.0) as u64),
+                .map_or(0, |w| (now - w.enqueued).max(0.0) as u64),
         }
     }
 }
@@ -461,6 +612,60 @@ mod tests {
         b.advance(600.0);
         assert_eq!(a.symbee_queues(), b.symbee_queues());
         assert_eq!(a.connect_queues(), b.connect_queues());
+    }
+
+    /// Replaying the recorded events on the figures before them gives the
+    /// figures after them, queue by queue: what the poller's ledger does.
+    #[test]
+    fn contact_events_account_for_every_move_of_the_connect_queues() {
+        let instances = [
+            "arn:aws:connect:us-east-1:1:instance/a",
+            "arn:aws:connect:us-west-2:1:instance/b",
+        ];
+        // Recording from the empty dawn: a transfer names only the queue it
+        // goes to, so the replay must know where every contact waited.
+        let mut floor = Floor::new(3, 60, &instances);
+        let waiting = |floor: &Floor| -> BTreeMap<String, i64> {
+            floor
+                .connect_queues()
+                .into_iter()
+                .map(|q| (q.arn, q.totals["CONTACTS_IN_QUEUE"] as i64))
+                .collect()
+        };
+        let mut replayed = waiting(&floor);
+        floor.record_contact_events();
+        floor.advance(1800.0);
+        let events = floor.take_contact_events();
+        let mut kinds = std::collections::HashMap::new();
+        let mut where_waiting: std::collections::HashMap<String, String> = Default::default();
+        for e in &events {
+            *kinds.entry(e.kind).or_insert(0) += 1;
+            // A contact leaves the queue it was in (the event's own queue
+            // for one that waited before recording began).
+            let was = where_waiting
+                .remove(&e.contact_id)
+                .or_else(|| (e.kind != MoveKind::Queued).then(|| e.queue_arn.clone()));
+            if let Some(was) = was {
+                *replayed.get_mut(&was).unwrap() -= 1;
+            }
+            if e.kind == MoveKind::Queued {
+                *replayed.get_mut(&e.queue_arn).unwrap() += 1;
+                where_waiting.insert(e.contact_id.clone(), e.queue_arn.clone());
+            }
+            assert!(e.enqueued_at <= e.at, "{e:?}");
+        }
+        assert_eq!(replayed, waiting(&floor));
+        assert!(
+            kinds.len() == 3 && kinds.values().all(|n| *n > 10),
+            "{kinds:?}"
+        );
+        // Transfers stay in their instance.
+        let transfers = events
+            .iter()
+            .filter(|e| e.kind == MoveKind::Queued && e.enqueued_at == e.at)
+            .count();
+        assert!(transfers > 0);
+        assert!(floor.take_contact_events().is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! stays due, so a backlog drains over the next cycles by itself.
 //!
 //! Two kinds of subject: a queue, keyed by [`queue_hash`] of its source and
-//! id, and a source (for Connect, later, an instance). `unknown` is never
+//! id, and a source (for Connect, each instance: `connect:<instanceId>`). `unknown` is never
 //! announced for a queue: a failing source is one `Source Status Changed`
 //! event, and its queues keep their announced levels through the outage.
 
@@ -34,7 +34,7 @@ pub const SOURCE_DETAIL_TYPE: &str = "Source Status Changed";
 pub enum Subject {
     /// A queue, by [`queue_hash`] of its source and id.
     Queue(u64),
-    /// A source (its name; a Connect instance will add its id).
+    /// A source (its name; a Connect instance's adds its id).
     Source(String),
 }
 
@@ -179,19 +179,32 @@ impl Ledger {
         self.unsaved = unsaved;
     }
 
-    /// Takes one snapshot: adopts new normal queues, holds changes, and
-    /// puts the ones that held long enough in the outbox.
+    /// Takes one poll's snapshot: adopts new normal queues, holds changes,
+    /// and puts the ones that held long enough in the outbox.
     pub fn observe(&mut self, snapshot: &Snapshot, hold: u32) {
         let hold = hold.max(1);
         for queue in &snapshot.queues {
-            self.observe_queue(queue, snapshot, hold);
+            self.observe_queue(queue, snapshot, hold, true);
         }
         for status in &snapshot.sources {
             self.observe_source(status, snapshot, hold);
         }
     }
 
-    fn observe_queue(&mut self, queue: &QueueStats, snapshot: &Snapshot, hold: u32) {
+    /// Takes an interim snapshot (contact events between polls, up to one
+    /// a second). The hold stays counted in polls: an interim snapshot can
+    /// start a change's hold, or end it by going back, but only a poll
+    /// advances it, so a hold of two still means a poll confirmed the
+    /// change, and a hold of one announces it from the events at once.
+    /// Sources are the last poll's: their outages are counted by polls only.
+    pub fn observe_interim(&mut self, snapshot: &Snapshot, hold: u32) {
+        let hold = hold.max(1);
+        for queue in &snapshot.queues {
+            self.observe_queue(queue, snapshot, hold, false);
+        }
+    }
+
+    fn observe_queue(&mut self, queue: &QueueStats, snapshot: &Snapshot, hold: u32, poll: bool) {
         let level = queue.level.unwrap_or_default();
         let key = queue_hash(&queue.source, &queue.queue_id);
         // Stale or no figures: nothing to say about this queue. Its
@@ -225,7 +238,7 @@ impl Ledger {
             .entry(key)
             .and_modify(|h| {
                 if h.level == level {
-                    h.cycles += 1;
+                    h.cycles += u32::from(poll);
                 } else {
                     *h = Held {
                         level,
@@ -643,6 +656,40 @@ mod tests {
             (Some("normal"), Some("critical"))
         );
         assert_eq!(sent[0]["snapshotId"], "s4");
+    }
+
+    #[test]
+    fn interim_snapshots_start_and_end_a_hold_but_only_polls_advance_it() {
+        use Level::*;
+        let q = |level| vec![queue(SourceName::Connect, "q", level)];
+        let down = || vec![status(SourceName::Connect, false, 1)];
+        // Hold 2: any number of interim sightings, then one poll. The
+        // interim snapshots carry a failing source: they never count its
+        // cycles, so no outage is announced either.
+        let mut ledger = Ledger::default();
+        ledger.observe(&snapshot(0, q(Normal), vec![]), 2);
+        for n in 1..=5 {
+            ledger.observe_interim(&snapshot(n, q(Critical), down()), 2);
+            assert!(drain(&mut ledger).is_empty(), "interim {n} announced");
+        }
+        ledger.observe(&snapshot(6, q(Critical), vec![]), 2);
+        let sent = drain(&mut ledger);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["to"], "critical");
+        assert_eq!(sent[0]["snapshotId"], "s6");
+        // A blip the events saw come and go before a poll: nothing.
+        ledger.observe_interim(&snapshot(7, q(Warning), vec![]), 2);
+        ledger.observe_interim(&snapshot(8, q(Critical), vec![]), 2);
+        ledger.observe(&snapshot(9, q(Warning), vec![]), 2);
+        assert!(drain(&mut ledger).is_empty());
+        assert_eq!(ledger.pending(), 0);
+        // Hold 1: the events' own sighting is enough.
+        let mut ledger = Ledger::default();
+        ledger.observe(&snapshot(0, q(Normal), vec![]), 1);
+        ledger.observe_interim(&snapshot(1, q(Critical), vec![]), 1);
+        let sent = drain(&mut ledger);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["snapshotId"], "s1");
     }
 
     #[test]

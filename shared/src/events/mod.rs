@@ -135,8 +135,19 @@ impl Announcer {
     /// fails the cycle. The work runs as its own task: dropping this
     /// future leaves it to finish, so no accepted entry goes unrecorded.
     pub async fn announce(&self, snapshot: Arc<Snapshot>) -> AnnounceReport {
+        self.announce_observed(snapshot, true).await
+    }
+
+    /// As [`Announcer::announce`], for an interim snapshot (contact events
+    /// between polls): only polls advance a change's hold
+    /// ([`Ledger::observe_interim`]).
+    pub async fn announce_interim(&self, snapshot: Arc<Snapshot>) -> AnnounceReport {
+        self.announce_observed(snapshot, false).await
+    }
+
+    async fn announce_observed(&self, snapshot: Arc<Snapshot>, poll: bool) -> AnnounceReport {
         let inner = self.inner.clone();
-        match tokio::spawn(async move { inner.run(&snapshot).await }).await {
+        match tokio::spawn(async move { inner.run(&snapshot, poll).await }).await {
             Ok(report) => report,
             Err(err) => {
                 tracing::error!(error = %err, "the level-event sender stopped");
@@ -156,7 +167,7 @@ impl Inner {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn run(&self, snapshot: &Snapshot) -> AnnounceReport {
+    async fn run(&self, snapshot: &Snapshot, poll: bool) -> AnnounceReport {
         let _one_at_a_time = self.sending.lock().await;
         let deadline = Instant::now() + self.settings.budget;
         if self.lock().is_none() {
@@ -173,7 +184,14 @@ impl Inner {
                 }
             }
         }
-        self.with_ledger(|ledger| ledger.observe(snapshot, self.settings.hold_cycles));
+        let hold = self.settings.hold_cycles;
+        self.with_ledger(|ledger| {
+            if poll {
+                ledger.observe(snapshot, hold)
+            } else {
+                ledger.observe_interim(snapshot, hold)
+            }
+        });
         // Folding changes no entry's fate: the pending count stands.
         let report = self.send_until(deadline).await;
         self.fold_if_due(report.events_pending).await;

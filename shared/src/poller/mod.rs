@@ -338,7 +338,7 @@ impl Poller {
 
         let snapshot = Arc::new(snapshot);
         let records = records_for(&snapshot, self.tenant.as_ref());
-        let (stored, published, announced) = self.write(&snapshot, records).await;
+        let (stored, published, announced) = self.write(&snapshot, records, true).await;
         let mut report = self.report(&snapshot, started, stored, published);
         report.events = announced;
         self.observer.record(&report);
@@ -346,11 +346,12 @@ impl Poller {
     }
 
     /// A snapshot's writes, side by side: the store, the stream (these
-    /// `records`) and the announcer.
+    /// `records`) and the announcer (a poll's, or an interim snapshot's).
     async fn write(
         &self,
         snapshot: &Arc<Snapshot>,
         records: Vec<crate::sink::record::PreparedRecord>,
+        poll: bool,
     ) -> (
         Result<PutOutcome, StoreError>,
         PublishReport,
@@ -372,7 +373,8 @@ impl Poller {
             // between a send and its record.
             async {
                 match &self.announcer {
-                    Some(announcer) => announcer.announce(snapshot.clone()).await,
+                    Some(announcer) if poll => announcer.announce(snapshot.clone()).await,
+                    Some(announcer) => announcer.announce_interim(snapshot.clone()).await,
                     None => AnnounceReport::default(),
                 }
             }
@@ -460,7 +462,7 @@ impl Poller {
             ..(*snapshot).clone()
         };
         let records = records_for(&moved, self.tenant.as_ref());
-        let (stored, published, _) = self.write(&snapshot, records).await;
+        let (stored, published, _) = self.write(&snapshot, records, false).await;
         match stored {
             Ok(_) => tracing::info!(
                 snapshot_id = %snapshot.snapshot_id,

@@ -218,6 +218,9 @@ pub struct QueueMoves {
     pub arrived: Vec<(String, Option<String>, DateTime<Utc>)>,
     /// Contacts the poll counted that have left since: (channel, enqueued at).
     pub left: Vec<(Option<String>, Option<DateTime<Utc>>)>,
+    /// The newest event's own time among those that moved the queue: the
+    /// moment its moved figures describe (its `updatedAt`).
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// One answered contact's true wait against the estimate served when it
@@ -246,6 +249,8 @@ pub struct WaitingLedger {
     moves: HashMap<String, QueueMoves>,
     /// Answered contacts of the last hour, per queue.
     answered: HashMap<String, VecDeque<Answered>>,
+    /// The horizon of the last sweep of `contacts` and `answered`.
+    swept_at: Option<DateTime<Utc>>,
 }
 
 /// What applying one event did.
@@ -271,6 +276,7 @@ impl WaitingLedger {
         let moves = self.moves.entry(key).or_default();
         moves.arrived.retain(|(_, _, enqueued)| *enqueued > at);
         moves.left.clear();
+        moves.as_of = None;
     }
 
     /// When the queue was last polled, if it is.
@@ -371,10 +377,14 @@ impl WaitingLedger {
         self.forget_before(event.at - Duration::minutes(WINDOW_MINUTES));
         moved.dedup();
         if moved.is_empty() {
-            Applied::Nothing
-        } else {
-            Applied::Moved(moved)
+            return Applied::Nothing;
         }
+        for queue in &moved {
+            if let Some(moves) = self.moves.get_mut(queue) {
+                moves.as_of = moves.as_of.max(Some(event.at));
+            }
+        }
+        Applied::Moved(moved)
     }
 
     /// Takes a contact out of `queue`; whether that moved its figures.
@@ -415,6 +425,15 @@ impl WaitingLedger {
                 self.seen.remove(&fingerprint);
             }
         }
+        // The maps are swept once a minute, not per event: a sweep walks
+        // every contact of the hour, and readers filter by time anyway.
+        if self
+            .swept_at
+            .is_some_and(|swept| horizon < swept + Duration::minutes(1))
+        {
+            return;
+        }
+        self.swept_at = Some(horizon);
         self.contacts
             .retain(|_, c| c.last_at >= horizon || c.waiting_in.is_some());
         for samples in self.answered.values_mut() {
@@ -509,6 +528,7 @@ pub fn moved_queue(
                     .filter(|(c, _)| mine(c))
                     .cloned()
                     .collect(),
+                as_of: moves.as_of,
             };
             let (items, oldest) = moved_figures(
                 counters.items_in_queue.unwrap_or(0),
@@ -522,7 +542,9 @@ pub fn moved_queue(
         }
     }
     moved.updated_by = Some(UpdatedBy::Events);
-    moved.updated_at = Some(now);
+    // As of the newest event that moved it, as a poll's figures are as of
+    // the poll: a reader can tell which contacts the figures include.
+    moved.updated_at = Some(moves.as_of.unwrap_or(now));
     moved
 }
 
