@@ -14,11 +14,18 @@
 //! `snapshot-plain` (REPS `GET /v1/snapshot` through the API Gateway
 //! adapter), `snapshot-new` (the same, a fresh API each time, so every
 //! answer is built from the store), `queue` (`GET /v1/queues/{id}`) and
-//! `contact-flow` (the contact-flow handler on the fixture event). It
+//! `contact-flow` (the contact-flow handler on the fixture event),
+//! `announce` (10,000 level changes on a slow bus) and `contact-events`
+//! (contact events applied to 1,000 polled Connect queues). It
 //! prints `warm_cpu_ms` (process CPU per repetition after the first) and
 //! `peak_rss_mb`. `scripts/bench.sh` counts instructions by running a
 //! scenario under callgrind with 1 and with 1 + K repetitions: the
 //! difference divided by K is one warm repetition, free of start-up cost.
+//!
+//! `bench lag CONTACTS` measures how soon a contact that starts waiting
+//! shows in the API (see `lag.rs`).
+
+mod lag;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +52,15 @@ async fn main() {
         .as_slice()
     {
         ["world", file] => world(file).await,
+        ["lag", contacts] => match contacts.parse::<usize>() {
+            Ok(contacts) if contacts > 0 => lag::run(contacts).await,
+            _ => Err("CONTACTS must be a whole number above 0".into()),
+        },
         ["probe", scenario, reps] => match reps.parse::<u32>() {
             Ok(reps) if reps > 0 => probe(scenario, reps).await,
             _ => Err("REPS must be a whole number above 0".into()),
         },
-        _ => Err("usage: bench world FILE | bench probe SCENARIO REPS".into()),
+        _ => Err("usage: bench world FILE | bench probe SCENARIO REPS | bench lag CONTACTS".into()),
     };
     if let Err(err) = result {
         eprintln!("bench: {err}");
@@ -209,6 +220,7 @@ async fn probe(scenario: &str, reps: u32) -> Result<(), Error> {
             }
         }
         "announce" => announce(reps, &mut meter).await?,
+        "contact-events" => lag::apply_events(reps, &mut meter).await?,
         other => return Err(format!("unknown scenario {other:?}").into()),
     }
     meter.report();
@@ -340,13 +352,13 @@ async fn api_answer(api: &Api, event: &Value) -> Result<(), Error> {
 
 /// Process CPU time, from the first repetition's end on, and peak memory.
 #[derive(Default)]
-struct Meter {
+pub(crate) struct Meter {
     reps: u32,
     first: Option<Duration>,
 }
 
 impl Meter {
-    fn rep(&mut self) {
+    pub(crate) fn rep(&mut self) {
         self.reps += 1;
         if self.reps == 1 {
             self.first = Some(cpu_time());

@@ -30,6 +30,7 @@ use crate::model::{
 };
 use crate::sink::Tenant;
 use crate::sink::{PublishReport, RecordSink, record::records_for};
+use crate::source::connect::contact_events::MAX_RECEIVE;
 use crate::source::connect::contact_events::feed::{ContactEventFeed, DrainReport};
 use crate::source::{QueueSource, SourceError};
 use crate::store::{PutOutcome, SnapshotReader, SnapshotWriter, StoreError};
@@ -280,6 +281,15 @@ impl Poller {
                 break;
             }
         }
+        // No room for another poll, but contact events keep coming: drain
+        // them while an interim write still fits, so the seconds before the
+        // next invocation are not blind.
+        if self.contact_events.is_some()
+            && let Some(until) = hard_stop.checked_sub(self.pacing.write_timeout)
+            && until > Instant::now()
+        {
+            self.between_cycles(until).await;
+        }
         self.close().await;
         if summary.cycles_with_writes == 0 {
             // A cycle that wrote nothing always has a store failure.
@@ -390,6 +400,8 @@ impl Poller {
             tokio::time::sleep_until(until).await;
             return report;
         };
+        // The last receive came back full: more are waiting.
+        let mut backlog = false;
         loop {
             let now = Instant::now();
             if feed.pending() && feed.next_write_in(now).is_zero() {
@@ -403,12 +415,17 @@ impl Poller {
             if feed.pending() {
                 wait = wait.min(feed.next_write_in(now));
             }
-            if wait < Duration::from_secs(1) {
+            if wait < Duration::from_secs(1) && !backlog {
                 // SQS waits whole seconds; the next write or poll is sooner.
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let drained = feed.receive_once(wait).await;
+            // Behind a backlog, short polls (no wait) until it is gone: one
+            // batch of ten per write would fall behind any busy floor.
+            let drained = feed
+                .receive_once(if backlog { Duration::ZERO } else { wait })
+                .await;
+            backlog = drained.received >= MAX_RECEIVE;
             let failed = drained.queue_errors > 0;
             report.merge(drained);
             if failed {

@@ -255,3 +255,205 @@ async fn a_missing_queue_is_reported_and_polls_go_on() {
     assert!(report.wrote_everything(), "{report:?}");
     assert_eq!(world.figures().await["updatedBy"], "poll");
 }
+
+/// The Connect queues of a `/v1/snapshot` answer, by queue ARN.
+fn connect_queues(snapshot: &Value) -> std::collections::BTreeMap<String, Value> {
+    snapshot["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| q["source"] == "connect")
+        .map(|q| (q["queueId"].as_str().unwrap().to_owned(), q.clone()))
+        .collect()
+}
+
+fn at(text: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A living floor between two polls: contacts queue, are answered, abandon
+/// and are transferred between queues; the events alone bring every queue
+/// to what Connect itself would say, the next poll agrees, and each queue's
+/// `estimateAccuracy` scores the estimates served against the true waits.
+#[tokio::test]
+async fn a_floor_between_polls_matches_connect_and_scores_its_estimates() {
+    use standins::contact_events::{EventSender, from_move};
+    use standins::simulation::{Floor, MoveKind};
+    let world = world_with_queue_url(None).await;
+    // Recorded from the empty dawn, so every contact's queue is known.
+    let mut floor = Floor::new(5, 9, &[CONNECT_INSTANCE_ARN]);
+    floor.record_contact_events();
+    world.standin.set_queues(floor.connect_queues()).await;
+    assert!(world.poller.run_cycle().await.wrote_everything());
+    let polled_at = Utc::now();
+    let served = api_get(&world.api, "/v1/snapshot", "").await;
+
+    // WHEN five floor minutes pass, told only by their contact events
+    // (placed, in order, between the poll and now)
+    floor.advance(300.0);
+    let moves = floor.take_contact_events();
+    let span = (Utc::now() - polled_at).num_milliseconds().max(300) - 5;
+    let wall =
+        |t: f64| polled_at + chrono::Duration::milliseconds(1 + (t / 300.0 * span as f64) as i64);
+    let bodies: Vec<Value> = moves.iter().map(|m| from_move(m, wall)).collect();
+    let transfers = moves
+        .iter()
+        .filter(|m| m.kind == MoveKind::Queued && m.enqueued_at == m.at)
+        .count();
+    assert!(transfers > 0, "the floor transferred nobody");
+    world.standin.set_queues(floor.connect_queues()).await;
+    EventSender::new(world.sqs.clone(), &world.url)
+        .send(&bodies)
+        .await
+        .unwrap();
+
+    // THEN the API's figures become Connect's, queue by queue and channel
+    // by channel, without a poll
+    let truth: std::collections::BTreeMap<String, (u64, String)> = floor
+        .connect_queues()
+        .into_iter()
+        .map(|q| {
+            let channel = q.channels.keys().next().unwrap().clone();
+            (q.arn, (q.totals["CONTACTS_IN_QUEUE"] as u64, channel))
+        })
+        .collect();
+    let figures = |snapshot: &Value| -> std::collections::BTreeMap<String, (u64, u64)> {
+        connect_queues(snapshot)
+            .into_iter()
+            .map(|(arn, q)| {
+                let channel = &truth[&arn].1;
+                let items = q["itemsInQueue"].as_u64().unwrap();
+                (
+                    arn,
+                    (
+                        items,
+                        q["channels"][channel]["itemsInQueue"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let want: std::collections::BTreeMap<String, (u64, u64)> = truth
+        .iter()
+        .map(|(arn, (n, _))| (arn.clone(), (*n, *n)))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let moved = loop {
+        world
+            .poller
+            .between_cycles(Instant::now() + Duration::from_millis(1_500))
+            .await;
+        let snapshot = api_get(&world.api, "/v1/snapshot", "").await;
+        if figures(&snapshot) == want || Instant::now() > deadline {
+            break snapshot;
+        }
+    };
+    assert_eq!(figures(&moved), want);
+    assert!(
+        connect_queues(&moved)
+            .values()
+            .any(|q| q["updatedBy"] == "events")
+    );
+
+    // AND the next poll says the same, as Connect
+    assert!(world.poller.run_cycle().await.wrote_everything());
+    let polled = api_get(&world.api, "/v1/snapshot", "").await;
+    assert_eq!(figures(&polled), want);
+
+    // AND each queue's accuracy is the served estimate against every
+    // answered contact's true wait (estimate minus wait, in seconds)
+    let served = connect_queues(&served);
+    let mut errors: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for body in &bodies {
+        let d = &body["detail"];
+        if d["eventType"] != "CONNECTED_TO_AGENT" {
+            continue;
+        }
+        let arn = d["queueInfo"]["queueArn"].as_str().unwrap();
+        let channel = d["channel"].as_str().unwrap();
+        let q = &served[arn];
+        let estimate = q["channels"][channel]["estimatedWaitTime"]
+            .as_f64()
+            .or(q["estimatedWaitTime"].as_f64())
+            .expect("an estimate was served");
+        let waited = (at(&d["agentInfo"]["connectedToAgentTimestamp"])
+            - at(&d["queueInfo"]["enqueueTimestamp"]))
+        .num_milliseconds() as f64
+            / 1000.0;
+        errors
+            .entry(arn.to_owned())
+            .or_default()
+            .push(estimate - waited);
+    }
+    assert!(!errors.is_empty());
+    for (arn, queue) in connect_queues(&polled) {
+        let accuracy = &queue["estimateAccuracy"];
+        let mine = errors.get(&arn).cloned().unwrap_or_default();
+        assert_eq!(accuracy["contacts"], mine.len(), "{arn}: {accuracy}");
+        if mine.is_empty() {
+            assert!(accuracy["maeSeconds"].is_null(), "{arn}: {accuracy}");
+            continue;
+        }
+        let n = mine.len() as f64;
+        let mae = mine.iter().map(|e| e.abs()).sum::<f64>() / n;
+        let bias = mine.iter().sum::<f64>() / n;
+        for (field, want) in [("maeSeconds", mae), ("biasSeconds", bias)] {
+            let got = accuracy[field].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 0.051,
+                "{arn} {field}: {got} vs {want:.3}"
+            );
+        }
+    }
+}
+
+/// Connect failing while its events keep coming: the carried-over queues
+/// move, marked as moved by events and still stale (so their level stays
+/// unknown), and the first poll that works is the truth again.
+#[tokio::test]
+async fn a_poll_failing_while_events_flow_moves_stale_figures() {
+    let world = world_with_queue_url(None).await;
+    assert!(world.poller.run_cycle().await.wrote_everything());
+    let truth = world.figures().await["itemsInQueue"].as_u64().unwrap();
+
+    // WHEN Connect is down for a poll
+    world
+        .standin
+        .set_instance_down(CONNECT_INSTANCE, true)
+        .await;
+    let report = world.poller.run_cycle().await;
+    assert!(
+        report.sources.iter().any(|s| s.error.is_some()),
+        "{report:?}"
+    );
+    let carried = world.figures().await;
+    assert_eq!(carried["stale"], true, "{carried:#}");
+
+    // AND a contact queues meanwhile
+    let now = Utc::now();
+    world
+        .send(&[event("QUEUED", "d1", &world.queue.arn, now, now)])
+        .await;
+
+    // THEN it shows, on figures still marked stale
+    let moved = world
+        .drain_until_items(truth + 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(moved["itemsInQueue"], truth + 1, "{moved:#}");
+    assert_eq!(moved["updatedBy"], "events");
+    assert_eq!(moved["stale"], true);
+    assert_eq!(moved["level"], "unknown");
+
+    // WHEN Connect is back, its figures are the truth again
+    world
+        .standin
+        .set_instance_down(CONNECT_INSTANCE, false)
+        .await;
+    assert!(world.poller.run_cycle().await.wrote_everything());
+    let polled = world.figures().await;
+    assert_eq!(polled["itemsInQueue"], truth, "{polled:#}");
+    assert_eq!(polled["updatedBy"], "poll");
+    assert_eq!(polled["stale"], false);
+}

@@ -25,10 +25,14 @@ use serde_json::Value;
 use crate::model::{QueueStats, UpdatedBy, queue_key};
 use crate::settings::{ConfigError, Settings};
 
+/// The most messages one receive returns (SQS's limit).
+pub const MAX_RECEIVE: usize = 10;
+
 /// Where the events wait for the poller (an SQS queue).
 #[async_trait]
 pub trait EventQueue: Send + Sync {
-    /// Up to 10 messages, waiting at most `wait` (whole seconds) for one.
+    /// Up to [`MAX_RECEIVE`] messages, waiting at most `wait` (whole
+    /// seconds; zero returns at once) for one.
     async fn receive(&self, wait: std::time::Duration) -> Result<Vec<QueuedMessage>, QueueError>;
     /// Done with these: applied, or unusable.
     async fn delete(&self, receipts: Vec<String>) -> Result<(), QueueError>;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{EventQueue, QueueError, QueuedMessage};
+use super::{EventQueue, MAX_RECEIVE, QueueError, QueuedMessage};
 
 pub struct SqsEventQueue {
     client: aws_sdk_sqs::Client,
@@ -32,7 +32,7 @@ impl EventQueue for SqsEventQueue {
             .client
             .receive_message()
             .queue_url(&self.url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(MAX_RECEIVE as i32)
             // SQS counts whole seconds, 0 to 20: 0 returns at once.
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
