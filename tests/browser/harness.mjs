@@ -74,6 +74,16 @@ export async function startLocalRun(name, env = {}) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Waits until `condition()` is true, checking every 50 ms, for at most
+// `timeout` ms; fails naming `what` otherwise.
+export async function until(condition, timeout, what) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 /// The board as the page shows it, read in one go so it cannot mix polls.
 export function readBoard(page) {
   return page.evaluate(() => ({

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startCognito } from './cognito-standin.mjs';
-import { launchBrowser, sleep, startLocalRun } from './harness.mjs';
+import { launchBrowser, sleep, startLocalRun, until } from './harness.mjs';
 
 const CLIENT_ID = 'wallboardtestclient';
 let cognito;
@@ -71,7 +71,7 @@ test('signs in with the authorization code flow and PKCE, keeping the filters', 
 
 test('refreshes the token before it expires and keeps polling with the new one', async () => {
   const start = dataCalls.length;
-  for (let i = 0; i < 100 && grants('refresh_token').length === 0; i += 1) await sleep(100);
+  await until(() => grants('refresh_token').length > 0, 10000, 'a refresh grant');
   assert.ok(grants('refresh_token').length > 0, 'a refresh grant was made');
   for (let i = 0; i < 100 && !dataCalls.slice(start).some((c) => c.authorization !== 'Bearer access-1'); i += 1) await sleep(100);
   const later = dataCalls.slice(start).map((c) => c.authorization);
@@ -106,6 +106,8 @@ test('a refused sign-in is shown, with a button, and does not loop', async () =>
   await other.goto(`${run.wallboard}?error=access_denied&error_description=User%20is%20disabled`);
   await other.waitForSelector('#banners .banner.error button', { timeout: 10000 });
   assert.match(await other.textContent('#banners'), /Sign-in failed: User is disabled/);
+  // An absence has no condition to wait for: a window as long as the
+  // board's own redirect delay and more.
   await sleep(1500);
   assert.equal(cognito.log.filter((e) => e.path === '/oauth2/authorize').length, before, 'no automatic redirect');
   await other.close();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import path from 'node:path';
-import { OUT, RANK, count, duration, launchBrowser, readBoard, sleep, startLocalRun } from './harness.mjs';
+import { OUT, RANK, count, duration, launchBrowser, readBoard, sleep, startLocalRun, until } from './harness.mjs';
 
 // Two queues whose level is fixed by configuration, as a deployer would
 // fix it: one always critical, one always normal.
@@ -23,6 +23,7 @@ let page;
 const consoleErrors = [];
 const snapshots = new Map(); // every snapshot the page was served, by id
 const snapshotRequests = []; // the If-None-Match of each snapshot request
+const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
 
 before(async () => {
   run = await startLocalRun('wallboard', { QUEUE_LEVELS });
@@ -231,24 +232,27 @@ test('a phone gets one column and no horizontal scroll at 390 px', async () => {
 });
 
 test('keeps the last picture while the API answers 503, and recovers by itself', async () => {
-  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
   // The API's own 503 (its store unavailable), answered for a while.
-  await page.route(snapshotRoute, (route) =>
-    route.fulfill({
+  let refused = 0;
+  await page.route(snapshotRoute, (route) => {
+    refused += 1;
+    return route.fulfill({
       status: 503,
       contentType: 'application/json',
       headers: { 'retry-after': '1' },
       body: JSON.stringify({
         error: { code: 'STORE_UNAVAILABLE', message: 'the snapshot store is unavailable; try again shortly' },
       }),
-    }),
-  );
+    });
+  });
   await page.waitForSelector('[data-banner="offline"]', { timeout: 15000 });
   // What was on screen when the API started failing (a poll already on
   // its way may have landed first).
   const before = await readBoard(page);
   assert.ok(before.tiles.length > 0);
-  await sleep(6000); // several failed polls
+  // Three more failed polls, however long the board takes to make them.
+  const seen = refused;
+  await until(() => refused >= seen + 3, 20000, 'three more failed polls');
   const during = await readBoard(page);
   assert.equal(during.state, 'offline');
   assert.equal(during.snapshotId, before.snapshotId, 'the last picture stays');
@@ -268,15 +272,10 @@ test('keeps the last picture while the API answers 503, and recovers by itself',
 });
 
 test('a failing source gets a banner, and its queues a Stale tag', async () => {
-  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
   // The poller's own report of one throttled Connect instance (us-west-2):
   // its queues carried over, the other instance's fresh.
   let west;
-  await page.route(snapshotRoute, async (route) => {
-    const headers = { ...route.request().headers() };
-    delete headers['if-none-match'];
-    const response = await route.fetch({ headers });
-    const snapshot = await response.json();
+  await alterSnapshots('failing', (snapshot) => {
     const asOf = new Date(Date.parse(snapshot.observedAt) - 120000).toISOString();
     west = snapshot.sources.find((s) => s.source === 'connect' && s.region === 'us-west-2');
     west.status = 'error';
@@ -284,8 +283,6 @@ test('a failing source gets a banner, and its queues a Stale tag', async () => {
     for (const queue of snapshot.queues) {
       if (queue.instanceId === west.instanceId) Object.assign(queue, { stale: true, asOf, level: 'unknown' });
     }
-    snapshot.snapshotId = `${snapshot.snapshotId}-failing`;
-    await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: '"failing"' } });
   });
   await page.waitForFunction(() => document.querySelector('[data-banner^="source-connect-"]'), null, { timeout: 15000 });
   const banner = `[data-banner="source-connect-${west.instanceId}"]`;
@@ -309,22 +306,37 @@ test('a failing source gets a banner, and its queues a Stale tag', async () => {
 });
 
 test('a Connect tile shows how accurate its wait estimate has been', async () => {
-  const snapshotRoute = (url) => url.pathname.endsWith('/v1/snapshot');
   let scored;
+  await alterSnapshots('scored', (snapshot) => {
+    // As the poller reports it with contact events on; the local run's own
+    // scores (its floor sends contact events too) are taken out.
+    for (const queue of snapshot.queues) delete queue.estimateAccuracy;
+    scored = snapshot.queues.find((q) => q.source === 'connect');
+    scored.estimateAccuracy = { maeSeconds: 12.4, biasSeconds: -6.2, contacts: 34, since: snapshot.observedAt };
+  });
+  const fake = 'Estimate ±12 s over 34 answered, short by 6 s';
+  await page.waitForFunction((text) => [...document.querySelectorAll('.tile .accuracy')].some((n) => n.textContent === text), fake, { timeout: 15000 });
+  const texts = await page.$$eval('.tile .accuracy', (nodes) => nodes.map((n) => [n.closest('.tile').dataset.queueId, n.textContent]).filter(([, t]) => t));
+  assert.deepEqual(texts, [[scored.queueId, fake]]);
+  await page.unroute(snapshotRoute);
+  await page.waitForFunction(
+    ([id, text]) => ![...document.querySelectorAll('.tile .accuracy')]
+      .some((n) => n.closest('.tile').dataset.queueId === id && n.textContent === text),
+    [scored.queueId, fake],
+    { timeout: 15000 },
+  );
+});
+
+// Serves the live snapshot as `mutate` changes it, under a snapshot id and
+// an etag of its own, until the test unroutes `snapshotRoute`.
+async function alterSnapshots(tag, mutate) {
   await page.route(snapshotRoute, async (route) => {
     const headers = { ...route.request().headers() };
     delete headers['if-none-match'];
     const response = await route.fetch({ headers });
     const snapshot = await response.json();
-    // As the poller reports it with contact events on.
-    scored = snapshot.queues.find((q) => q.source === 'connect');
-    scored.estimateAccuracy = { maeSeconds: 12.4, biasSeconds: -6.2, contacts: 34, since: snapshot.observedAt };
-    snapshot.snapshotId = `${snapshot.snapshotId}-scored`;
-    await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: '"scored"' } });
+    mutate(snapshot);
+    snapshot.snapshotId = `${snapshot.snapshotId}-${tag}`;
+    await route.fulfill({ response, json: snapshot, headers: { ...response.headers(), etag: `"${tag}"` } });
   });
-  await page.waitForFunction(() => [...document.querySelectorAll('.tile .accuracy')].some((n) => n.textContent), null, { timeout: 15000 });
-  const texts = await page.$$eval('.tile .accuracy', (nodes) => nodes.map((n) => [n.closest('.tile').dataset.queueId, n.textContent]).filter(([, t]) => t));
-  assert.deepEqual(texts, [[scored.queueId, 'Estimate ±12 s over 34 answered, short by 6 s']]);
-  await page.unroute(snapshotRoute);
-  await page.waitForFunction(() => ![...document.querySelectorAll('.tile .accuracy')].some((n) => n.textContent), null, { timeout: 15000 });
-});
+}

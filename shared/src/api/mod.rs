@@ -214,7 +214,7 @@ impl Api {
     async fn route(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
         let route = route(&request.raw_path)?;
         if route == Route::Mcp {
-            // JSON-RPC answers its own errors, every method included.
+            // JSON-RPC answers its own errors, every method and query included.
             return Ok(self.mcp(request).await);
         }
         if !matches!(request.method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
@@ -235,7 +235,7 @@ impl Api {
             Route::Queue(id) => self.queue(request, &id, &params).await,
             Route::QueueHistory(id) => self.history(request, &id, &params).await,
             Route::Health => self.health(request).await,
-            Route::Mcp => Ok(self.mcp(request).await),
+            Route::Mcp => unreachable!("/mcp is answered before the read routes"),
             Route::Wallboard => Ok(self
                 .wallboard
                 .get_or_init(|| Wallboard::new(&self.config))
@@ -247,13 +247,81 @@ impl Api {
         &self,
         future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, ApiError> {
-        match tokio::time::timeout(self.config.read_timeout, future).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(ApiError::store(&error)),
-            Err(_) => Err(ApiError::store(&StoreError::timed_out(
-                self.config.read_timeout,
-            ))),
+        self.bounded(future).await.map_err(|e| ApiError::store(&e))
+    }
+
+    /// One store read, within the read timeout.
+    pub(crate) async fn bounded<T>(
+        &self,
+        future: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.config.read_timeout, future)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::timed_out(self.config.read_timeout)))
+    }
+
+    /// The latest snapshot with the HTTP filters applied (reading only
+    /// the shards a `queueId` filter needs); `None` before the first poll.
+    /// `/v1/snapshot?...` and the MCP `list_queues` tool both answer it.
+    pub(crate) async fn filtered_snapshot(
+        &self,
+        params: &Params,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let Some(summary) = self.bounded(self.reader.latest_summary()).await? else {
+            return Ok(None);
+        };
+        let only: Option<Vec<u32>> = params
+            .get("queueId")
+            .map(|ids| ids.iter().map(|id| shard_of(id)).collect());
+        let shards = self
+            .bounded(self.reader.snapshot_shards(&summary, only.as_deref()))
+            .await?;
+        let mut queues = Vec::new();
+        for shard in &shards {
+            queues.extend(shard.decode()?);
         }
+        let mut snapshot = Snapshot {
+            snapshot_id: summary.snapshot_id,
+            observed_at: summary.observed_at,
+            sources: summary.sources,
+            queues,
+        };
+        filter_queues(&mut snapshot, params);
+        Ok(Some(snapshot))
+    }
+
+    /// A queue's points since `since`, as `/history` and the MCP
+    /// `queue_history` tool answer them: all of one source, or why not.
+    pub(crate) async fn queue_points(
+        &self,
+        queue_id: &str,
+        source: Option<&SourceName>,
+        since: DateTime<Utc>,
+    ) -> Result<QueuePoints, StoreError> {
+        let points = self
+            .bounded(self.reader.queue_history(queue_id, source, since))
+            .await?;
+        let mut sources: Vec<SourceName> = points.iter().map(|p| p.queue.source.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        if sources.len() > 1 {
+            return Ok(QueuePoints::Ambiguous(sources));
+        }
+        if points.is_empty() {
+            // No points: a queue with no history yet, or no such queue.
+            match self
+                .bounded(self.reader.latest_queue(queue_id, source))
+                .await?
+            {
+                QueueMatch::NotFound => return Ok(QueuePoints::NotFound),
+                QueueMatch::Ambiguous(sources) => return Ok(QueuePoints::Ambiguous(sources)),
+                QueueMatch::Found(_) => {}
+            }
+        }
+        Ok(QueuePoints::Points {
+            source: sources.into_iter().next().or_else(|| source.cloned()),
+            points,
+        })
     }
 
     /// `max-age` is what is left of the current poll interval: a cache never
@@ -269,30 +337,19 @@ impl Api {
         request: &HttpRequest,
         params: &Params,
     ) -> Result<HttpResponse, ApiError> {
-        let Some(summary) = self.read(self.reader.latest_summary()).await? else {
-            return Err(no_snapshot_yet());
-        };
         if params.is_empty() {
+            let Some(summary) = self.read(self.reader.latest_summary()).await? else {
+                return Err(no_snapshot_yet());
+            };
             return self.whole_snapshot(request, summary).await;
         }
-        // A queue filter needs only the shards those queues hash to.
-        let only: Option<Vec<u32>> = params
-            .get("queueId")
-            .map(|ids| ids.iter().map(|id| shard_of(id)).collect());
-        let shards = self
-            .read(self.reader.snapshot_shards(&summary, only.as_deref()))
-            .await?;
-        let mut queues = Vec::new();
-        for shard in &shards {
-            queues.extend(shard.decode().map_err(|err| corrupt(&err))?);
-        }
-        let mut snapshot = Snapshot {
-            snapshot_id: summary.snapshot_id,
-            observed_at: summary.observed_at,
-            sources: summary.sources,
-            queues,
+        let Some(snapshot) = self
+            .filtered_snapshot(params)
+            .await
+            .map_err(|e| ApiError::store(&e))?
+        else {
+            return Err(no_snapshot_yet());
         };
-        filter_queues(&mut snapshot, params);
         Ok(response::json_ok(
             request,
             &snapshot,
@@ -391,27 +448,19 @@ impl Api {
         };
         let source = source_param(params)?;
         let since = Utc::now() - chrono::Duration::minutes(minutes as i64);
-        let points = self
-            .read(self.reader.queue_history(queue_id, source.as_ref(), since))
-            .await?;
-        let mut sources: Vec<SourceName> = points.iter().map(|p| p.queue.source.clone()).collect();
-        sources.sort();
-        sources.dedup();
-        if sources.len() > 1 {
-            return Err(ambiguous_queue(queue_id, &sources));
-        }
-        if points.is_empty() {
-            exactly_one(
-                self.read(self.reader.latest_queue(queue_id, source.as_ref()))
-                    .await?,
-                queue_id,
-                source.as_ref(),
-            )?;
-        }
+        let (points, found) = match self
+            .queue_points(queue_id, source.as_ref(), since)
+            .await
+            .map_err(|e| ApiError::store(&e))?
+        {
+            QueuePoints::Points { points, source } => (points, source),
+            QueuePoints::Ambiguous(sources) => return Err(ambiguous_queue(queue_id, &sources)),
+            QueuePoints::NotFound => return Err(queue_not_found(queue_id, source.as_ref())),
+        };
         let observed_at = points.last().map(|p| p.observed_at).unwrap_or(since);
         let body = json!({
             "queueId": queue_id,
-            "source": sources.first().or(source.as_ref()),
+            "source": found,
             "minutes": minutes,
             "points": points
                 .iter()
@@ -464,7 +513,7 @@ impl Api {
 
 /// A stored shard this build cannot read.
 fn corrupt(detail: &str) -> ApiError {
-    ApiError::store(&StoreError::Corrupt(detail.to_owned()))
+    ApiError::store(&StoreError::corrupt(detail))
 }
 
 fn no_snapshot_yet() -> ApiError {
@@ -498,6 +547,18 @@ fn exactly_one(
         QueueMatch::NotFound => Err(queue_not_found(queue_id, source)),
         QueueMatch::Ambiguous(sources) => Err(ambiguous_queue(queue_id, &sources)),
     }
+}
+
+/// A queue's history, as [`Api::queue_points`] found it.
+pub(crate) enum QueuePoints {
+    /// The points (possibly none yet), all of one source.
+    Points {
+        points: Vec<crate::store::HistoryPoint>,
+        source: Option<SourceName>,
+    },
+    /// The id is several sources' queue, and none was given.
+    Ambiguous(Vec<SourceName>),
+    NotFound,
 }
 
 /// 409: the id names a queue in several sources and none was given.

@@ -23,6 +23,13 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
+/// The Region a config signs for (`sdk.region()`, a client's
+/// `config().region()`), or us-east-1 where none is set: the SDK's own
+/// fallback, and what a bare local run has.
+pub fn region_or_default(region: Option<&aws_config::Region>) -> String {
+    region.map_or_else(|| "us-east-1".to_owned(), |r| r.to_string())
+}
+
 /// Whether the environment names its own certificate authorities
 /// (`SSL_CERT_FILE`, `SSL_CERT_DIR`: a TLS-inspecting proxy, a private
 /// endpoint, a local emulator behind TLS).

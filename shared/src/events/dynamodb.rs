@@ -91,7 +91,7 @@ fn grouped(levels: &HashMap<u64, Level>) -> BTreeMap<Level, Vec<String>> {
     grouped
 }
 
-fn ungrouped(grouped: BTreeMap<Level, Vec<String>>) -> Result<HashMap<u64, Level>, String> {
+fn ungrouped(grouped: BTreeMap<Level, Vec<String>>) -> Result<HashMap<u64, Level>, StoreError> {
     let mut levels = HashMap::new();
     for (level, hashes) in grouped {
         for hash in hashes {
@@ -101,8 +101,9 @@ fn ungrouped(grouped: BTreeMap<Level, Vec<String>>) -> Result<HashMap<u64, Level
     Ok(levels)
 }
 
-fn parse_hash(hash: &str) -> Result<u64, String> {
-    u64::from_str_radix(hash, 16).map_err(|e| format!("announced levels: queue key {hash:?}: {e}"))
+fn parse_hash(hash: &str) -> Result<u64, StoreError> {
+    u64::from_str_radix(hash, 16)
+        .map_err(|e| StoreError::corrupt_by(format!("announced levels: queue key {hash:?}"), e))
 }
 
 fn deflate(json: &[u8]) -> Vec<u8> {
@@ -113,11 +114,11 @@ fn deflate(json: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-fn inflate(body: &[u8]) -> Result<Vec<u8>, String> {
+fn inflate(body: &[u8]) -> Result<Vec<u8>, StoreError> {
     let mut json = Vec::new();
     flate2::read::DeflateDecoder::new(body)
         .read_to_end(&mut json)
-        .map_err(|e| format!("announced levels: {e}"))?;
+        .map_err(|e| StoreError::corrupt_by("announced levels are not deflated", e))?;
     Ok(json)
 }
 
@@ -136,13 +137,13 @@ fn encode_base(state: &AnnouncedState, through: Option<String>) -> Vec<u8> {
 fn decode_base(
     format: Option<&str>,
     body: &[u8],
-) -> Result<(AnnouncedState, Option<String>), String> {
+) -> Result<(AnnouncedState, Option<String>), StoreError> {
     let json = inflate(body)?;
     match format {
         // Before wave 3: `{level: [hash of the queue id alone]}`.
         None => {
-            let legacy: BTreeMap<Level, Vec<String>> =
-                serde_json::from_slice(&json).map_err(|e| format!("announced levels: {e}"))?;
+            let legacy: BTreeMap<Level, Vec<String>> = serde_json::from_slice(&json)
+                .map_err(|e| StoreError::corrupt_by("announced levels", e))?;
             Ok((
                 AnnouncedState {
                     legacy: ungrouped(legacy)?,
@@ -152,8 +153,8 @@ fn decode_base(
             ))
         }
         Some(FORMAT_V2) => {
-            let base: Base =
-                serde_json::from_slice(&json).map_err(|e| format!("announced levels: {e}"))?;
+            let base: Base = serde_json::from_slice(&json)
+                .map_err(|e| StoreError::corrupt_by("announced levels", e))?;
             Ok((
                 AnnouncedState {
                     levels: ungrouped(base.levels)?,
@@ -163,9 +164,9 @@ fn decode_base(
                 base.through,
             ))
         }
-        Some(other) => Err(format!(
+        Some(other) => Err(StoreError::corrupt(format!(
             "announced levels in format {other:?}, newer than this build"
-        )),
+        ))),
     }
 }
 
@@ -181,18 +182,14 @@ fn encode_entry(delta: &AnnouncedState) -> String {
     serde_json::to_string(&entry).unwrap_or_default()
 }
 
-fn apply_entry(state: &mut AnnouncedState, body: &str) -> Result<(), String> {
-    let entry: Entry =
-        serde_json::from_str(body).map_err(|e| format!("announced levels journal: {e}"))?;
+fn apply_entry(state: &mut AnnouncedState, body: &str) -> Result<(), StoreError> {
+    let entry: Entry = serde_json::from_str(body)
+        .map_err(|e| StoreError::corrupt_by("announced levels journal", e))?;
     for (hash, level) in entry.levels {
         state.levels.insert(parse_hash(&hash)?, level);
     }
     state.sources.extend(entry.sources);
     Ok(())
-}
-
-fn corrupt(detail: String) -> StoreError {
-    StoreError::Corrupt(detail)
 }
 
 #[async_trait]
@@ -238,8 +235,10 @@ impl AnnouncedStore for DynamoAnnouncedStore {
                 let body = item
                     .get(ATTR_BODY)
                     .and_then(|v| v.as_b().ok())
-                    .ok_or_else(|| corrupt(format!("announced levels lack {ATTR_BODY}")))?;
-                (state, through) = decode_base(format, body.as_ref()).map_err(corrupt)?;
+                    .ok_or_else(|| {
+                        StoreError::corrupt(format!("announced levels lack {ATTR_BODY}"))
+                    })?;
+                (state, through) = decode_base(format, body.as_ref())?;
             } else if sk.starts_with(JOURNAL_PREFIX) {
                 journal.push(sk.clone());
                 if through.as_ref().is_some_and(|t| sk <= *t) {
@@ -250,9 +249,11 @@ impl AnnouncedStore for DynamoAnnouncedStore {
                     .get(ATTR_BODY)
                     .and_then(|v| v.as_s().ok())
                     .ok_or_else(|| {
-                        corrupt(format!("announced levels journal {sk} lacks {ATTR_BODY}"))
+                        StoreError::corrupt(format!(
+                            "announced levels journal {sk} lacks {ATTR_BODY}"
+                        ))
                     })?;
-                apply_entry(&mut state, body).map_err(corrupt)?;
+                apply_entry(&mut state, body)?;
             }
         }
         *self.journal.lock().await = journal;
@@ -361,6 +362,7 @@ mod tests {
         assert!(
             decode_base(Some("announced-v9"), &body)
                 .unwrap_err()
+                .to_string()
                 .contains("newer")
         );
     }

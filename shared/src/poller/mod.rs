@@ -345,8 +345,10 @@ impl Poller {
         if let Some(feed) = &self.contact_events {
             feed.polled(&mut snapshot);
         }
-
         let snapshot = Arc::new(snapshot);
+        if let Some(feed) = &self.contact_events {
+            feed.baseline(snapshot.clone());
+        }
         let records = records_for(&snapshot, self.tenant.as_ref());
         let (stored, published, announced) = self.write(&snapshot, records, true).await;
         let mut report = self.report(&snapshot, started, stored, published);

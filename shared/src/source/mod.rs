@@ -211,11 +211,7 @@ impl SourceDeps {
         ttl: std::time::Duration,
     ) -> Arc<crate::secrets::CachedSecret> {
         let region = region.map_or_else(
-            || {
-                self.sdk
-                    .region()
-                    .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string())
-            },
+            || crate::aws::region_or_default(self.sdk.region()),
             str::to_owned,
         );
         Arc::new(crate::secrets::CachedSecret::new(

@@ -118,7 +118,7 @@ impl SnapshotReader for CachingReader {
         else {
             return Ok(None);
         };
-        let queues = Arc::new(stored.decode().map_err(StoreError::Corrupt)?);
+        let queues = Arc::new(stored.decode()?);
         self.for_snapshot(&summary.snapshot_id)
             .decoded
             .insert(shard, queues.clone());

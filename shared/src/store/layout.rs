@@ -11,6 +11,7 @@
 
 use crate::gzip::Block;
 use crate::model::{QueueStats, fnv1a, queue_key};
+use crate::store::StoreError;
 
 /// How many shards queues are spread over. Part of the stored format:
 /// readers and writers must agree, so it is a constant, not a setting.
@@ -110,14 +111,18 @@ impl StoredShard {
             .map_err(|err| format!("shard {:02} body: {err}", self.shard))
     }
 
-    pub fn decode(&self) -> Result<Vec<QueueStats>, String> {
-        let fragment = self.fragment()?;
+    pub fn decode(&self) -> Result<Vec<QueueStats>, StoreError> {
+        let fragment = self.fragment().map_err(StoreError::corrupt)?;
         let mut json = Vec::with_capacity(fragment.len() + 2);
         json.push(b'[');
         json.extend_from_slice(&fragment);
         json.push(b']');
-        serde_json::from_slice(&json)
-            .map_err(|err| format!("shard {:02} body is not queue JSON: {err}", self.shard))
+        serde_json::from_slice(&json).map_err(|err| {
+            StoreError::corrupt_by(
+                format!("shard {:02} body is not queue JSON", self.shard),
+                err,
+            )
+        })
     }
 }
 
@@ -132,9 +137,11 @@ pub fn encode_shards(queues: &[QueueStats]) -> Vec<StoredShard> {
 }
 
 /// Reads a body in the format of earlier builds: a gzip'd JSON array.
-pub fn decode_legacy_body(body: &[u8]) -> Result<Vec<QueueStats>, String> {
-    let json = crate::gzip::decode(body).map_err(|err| format!("shard body is not gzip: {err}"))?;
-    serde_json::from_slice(&json).map_err(|err| format!("shard body is not queue JSON: {err}"))
+pub fn decode_legacy_body(body: &[u8]) -> Result<Vec<QueueStats>, StoreError> {
+    let json = crate::gzip::decode(body)
+        .map_err(|err| StoreError::corrupt_by("shard body is not gzip", err))?;
+    serde_json::from_slice(&json)
+        .map_err(|err| StoreError::corrupt_by("shard body is not queue JSON", err))
 }
 
 #[cfg(test)]

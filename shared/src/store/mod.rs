@@ -43,10 +43,24 @@ pub enum StoreError {
         #[source]
         source: Option<crate::errors::BoxError>,
     },
-    #[error("the snapshot store holds data this build cannot read: {0}")]
-    Corrupt(String),
-    #[error("the snapshot does not fit the store: {0}")]
-    TooLarge(String),
+    /// What the store holds cannot be read by this build (an item lacks
+    /// an attribute, a body is not what was written); the decoder's error,
+    /// when there is one, is the `source()`.
+    #[error("the snapshot store holds data this build cannot read: {detail}")]
+    Corrupt {
+        detail: String,
+        #[source]
+        source: Option<crate::errors::BoxError>,
+    },
+    /// One shard is over DynamoDB's item budget even compressed.
+    #[error(
+        "the snapshot does not fit the store: shard {shard} is {bytes} bytes compressed, over the {limit}-byte item budget"
+    )]
+    TooLarge {
+        shard: u32,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("history items were still unprocessed after {attempts} attempts ({items} items)")]
     Unprocessed { attempts: u32, items: usize },
 }
@@ -56,8 +70,8 @@ impl StoreError {
         match self {
             Self::Unavailable { .. } => "STORE_UNAVAILABLE",
             Self::Misconfigured { .. } => "STORE_MISCONFIGURED",
-            Self::Corrupt(_) => "STORE_CORRUPT",
-            Self::TooLarge(_) => "SNAPSHOT_TOO_LARGE",
+            Self::Corrupt { .. } => "STORE_CORRUPT",
+            Self::TooLarge { .. } => "SNAPSHOT_TOO_LARGE",
             Self::Unprocessed { .. } => "HISTORY_UNPROCESSED",
         }
     }
@@ -69,15 +83,34 @@ impl StoreError {
             Self::Unavailable { reason, .. } | Self::Misconfigured { reason, .. } => {
                 reason.as_str()
             }
-            Self::Corrupt(_) => "Corrupt",
-            Self::TooLarge(_) => "TooLarge",
+            Self::Corrupt { .. } => "Corrupt",
+            Self::TooLarge { .. } => "TooLarge",
             Self::Unprocessed { .. } => "Unprocessed",
         }
     }
 
     /// Whether trying again later may succeed (no operator needed).
     pub fn is_transient(&self) -> bool {
-        !matches!(self, Self::Misconfigured { .. } | Self::Corrupt(_))
+        !matches!(self, Self::Misconfigured { .. } | Self::Corrupt { .. })
+    }
+
+    /// Data this build cannot read, said in words.
+    pub fn corrupt(detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// Data this build cannot read, with the decoder's error as the cause.
+    pub fn corrupt_by(
+        detail: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Corrupt {
+            detail: detail.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// A store that did not answer within `timeout`.
@@ -284,7 +317,7 @@ pub trait SnapshotReader: Send + Sync {
         };
         let mut queues = Vec::with_capacity(summary.queue_count);
         for shard in self.snapshot_shards(&summary, None).await? {
-            queues.extend(shard.decode().map_err(StoreError::Corrupt)?);
+            queues.extend(shard.decode()?);
         }
         sort_canonical(&mut queues);
         Ok(Some(Snapshot {
@@ -308,9 +341,7 @@ pub trait SnapshotReader: Send + Sync {
             .into_iter()
             .next()
         {
-            Some(stored) => Ok(Some(Arc::new(
-                stored.decode().map_err(StoreError::Corrupt)?,
-            ))),
+            Some(stored) => Ok(Some(Arc::new(stored.decode()?))),
             None => Ok(None),
         }
     }
@@ -332,7 +363,7 @@ pub trait SnapshotReader: Send + Sync {
         let mut queues = Vec::new();
         if !shards.is_empty() {
             for stored in self.snapshot_shards(&summary, Some(&shards)).await? {
-                queues.extend(stored.decode().map_err(StoreError::Corrupt)?);
+                queues.extend(stored.decode()?);
             }
         }
         Ok(asks

@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::common::*;
 use queue_stats::model::{QueueStats, SourceState};
 use queue_stats::poller::{CycleReport, Poller};
-use queue_stats::store::SnapshotReader;
 use standins::clarity::{ClarityFault, ClarityQueue};
 
 struct World {
@@ -30,18 +29,51 @@ impl World {
     }
 
     async fn clarity_queues(&self) -> Vec<QueueStats> {
-        let snapshot = self
-            .harness
-            .store()
-            .latest_snapshot()
-            .await
-            .unwrap()
-            .unwrap();
-        snapshot
-            .queues
-            .into_iter()
-            .filter(|q| q.source.as_str() == "clarity")
-            .collect()
+        self.harness.stored_queues("clarity").await
+    }
+
+    /// Cycles until `done` holds for the report (a push or a dropped
+    /// socket reaches the source on its own time), at most 20 cycles;
+    /// returns the last report.
+    async fn cycle_until(
+        &self,
+        poller: &Poller,
+        done: impl Fn(&CycleReport) -> bool,
+    ) -> CycleReport {
+        let mut report = poller.run_cycle().await;
+        for _ in 0..20 {
+            if done(&report) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            report = poller.run_cycle().await;
+        }
+        report
+    }
+
+    /// Cycles until the source has opened its `connections`th socket (it
+    /// notices a dropped one on its own time), at most 20 cycles.
+    async fn reconnected(&self, poller: &Poller, connections: usize) -> CycleReport {
+        let mut report = poller.run_cycle().await;
+        for _ in 0..20 {
+            if self.clarity.standin.count("connect", 101).await >= connections {
+                break;
+            }
+            report = poller.run_cycle().await;
+        }
+        report
+    }
+
+    /// Drops every socket and waits until the stand-in has closed them.
+    async fn drop_sockets(&self) {
+        self.clarity.standin.drop_sockets().await;
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                self.clarity.standin.sockets().await == 0
+            })
+            .await,
+            "the sockets stayed open"
+        );
     }
 
     /// Asserts the latest snapshot holds every queue the stand-in serves,
@@ -56,14 +88,6 @@ impl World {
             assert_converted(by_id[queue.id.to_string().as_str()], queue);
         }
     }
-}
-
-fn status_of<'a>(report: &'a CycleReport, source: &str) -> &'a queue_stats::model::SourceStatus {
-    report
-        .sources
-        .iter()
-        .find(|s| s.source.as_str() == source)
-        .unwrap_or_else(|| panic!("no {source} status in {report:?}"))
 }
 
 /// Asserts a queue says what the stand-in served. Oldest ages may have
@@ -161,9 +185,19 @@ async fn pushes_between_cycles_are_reported_and_the_subscription_is_deleted_at_t
     let mut rng = fastrand::Rng::with_seed(7);
     standins::clarity::advance(&mut queues, 5, &mut rng);
     queues[0].agents_available = Some(9);
+    let pushed = queues[0].id.to_string();
     world.clarity.standin.set_queues(queues).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let report = poller.run_cycle().await;
+    let mut report = poller.run_cycle().await;
+    for _ in 0..20 {
+        let stored = world.clarity_queues().await;
+        if stored
+            .iter()
+            .any(|q| q.queue_id == pushed && q.counters.agents_available == Some(9))
+        {
+            break;
+        }
+        report = poller.run_cycle().await;
+    }
 
     // THEN the next cycle reports the pushed state, from the same subscription
     assert_eq!(status_of(&report, "clarity").status, SourceState::Ok);
@@ -179,8 +213,12 @@ async fn pushes_between_cycles_are_reported_and_the_subscription_is_deleted_at_t
     assert_eq!(standin.count("unsubscribe", 204).await, 1);
     assert_eq!(standin.count("abort", 200).await, 1);
     assert_eq!(standin.subscriptions().await, 0);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(standin.sockets().await, 0);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            standin.sockets().await == 0
+        })
+        .await
+    );
 }
 
 #[tokio::test]
@@ -190,12 +228,12 @@ async fn a_dropped_socket_is_reopened_and_resubscribed_within_the_invocation() {
     poller.run_cycle().await;
 
     // WHEN the socket drops (an IIS recycle) and the floor moves meanwhile
-    world.clarity.standin.drop_sockets().await;
+    world.drop_sockets().await;
     let mut queues = world.clarity.standin.queues().await;
     standins::clarity::advance(&mut queues, 3, &mut fastrand::Rng::with_seed(3));
     world.clarity.standin.set_queues(queues).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let report = poller.run_cycle().await;
+    let report = world.reconnected(&poller, 2).await;
+    let standin = &world.clarity.standin;
 
     // THEN the cycle is whole, from a new connection's fresh state
     assert_eq!(
@@ -204,7 +242,6 @@ async fn a_dropped_socket_is_reopened_and_resubscribed_within_the_invocation() {
         "{report:?}"
     );
     world.assert_every_queue_stored().await;
-    let standin = &world.clarity.standin;
     assert_eq!(standin.count("connect", 101).await, 2);
     assert_eq!(standin.count("subscribe", 200).await, 2);
     assert_eq!(standin.count("token", 200).await, 1, "the JWT was reused");
@@ -225,10 +262,14 @@ async fn a_cycle_with_no_live_subscription_reports_the_source_failed_and_carries
         (ClarityFault::Status { status: 429 }, "THROTTLED"),
         (ClarityFault::Delay { millis: 1_000 }, "TIMEOUT"),
     ] {
-        world.clarity.standin.drop_sockets().await;
         world.clarity.standin.inject([fault.clone()]).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let report = poller.run_cycle().await;
+        world.drop_sockets().await;
+        // The first cycle after the drop may still read the old link.
+        let report = world
+            .cycle_until(&poller, |r| {
+                status_of(r, "clarity").status != SourceState::Ok
+            })
+            .await;
 
         let clarity = status_of(&report, "clarity");
         assert_eq!(clarity.status, SourceState::Error, "{fault:?}");
@@ -279,6 +320,8 @@ async fn a_socket_that_goes_silent_is_replaced_after_signalrs_keep_alive_timeout
 
     // WHEN the socket stays open but nothing comes, not even keep-alives
     world.clarity.standin.mute_sockets().await;
+    // Not a wait for a condition: SignalR's keep-alive timeout (1 s here)
+    // must pass for silence to mean anything.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let report = poller.run_cycle().await;
 
@@ -305,12 +348,13 @@ async fn the_jwt_is_renewed_when_it_nears_expiry_and_once_on_a_401() {
     let (poller, secrets) = world.poller(&[]);
     poller.run_cycle().await;
     assert_eq!(world.clarity.standin.count("token", 200).await, 1);
+    // Not a wait for a condition: the token must age into its renewal
+    // margin (issued for 61 s, renewed with under 60 s left).
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // WHEN the socket drops after the token is due: reopening renews it
-    world.clarity.standin.drop_sockets().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let report = poller.run_cycle().await;
+    world.drop_sockets().await;
+    let report = world.reconnected(&poller, 2).await;
     assert_eq!(status_of(&report, "clarity").status, SourceState::Ok);
     assert_eq!(world.clarity.standin.count("token", 200).await, 2);
 
@@ -320,10 +364,9 @@ async fn the_jwt_is_renewed_when_it_nears_expiry_and_once_on_a_401() {
         .standin
         .set_token_ttl(Duration::from_secs(3600))
         .await;
-    world.clarity.standin.drop_sockets().await;
     world.clarity.standin.expire_tokens().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let report = poller.run_cycle().await;
+    world.drop_sockets().await;
+    let report = world.reconnected(&poller, 3).await;
     assert_eq!(
         status_of(&report, "clarity").status,
         SourceState::Ok,
@@ -422,10 +465,9 @@ async fn no_clarity_password_or_token_reaches_a_log_even_at_trace_level() {
     let world = World::new().await;
     let (poller, _) = world.poller(&[]);
     poller.run_cycle().await;
-    world.clarity.standin.drop_sockets().await;
     world.clarity.standin.expire_tokens().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    poller.run_cycle().await;
+    world.drop_sockets().await;
+    world.reconnected(&poller, 2).await;
     // Clarity now wants a password the secret does not hold.
     let mut moved_on = world.clarity.accepted.clone();
     moved_on.password = "server-side-Clar1ty-POIU".into();
@@ -434,10 +476,14 @@ async fn no_clarity_password_or_token_reaches_a_log_even_at_trace_level() {
         .clarity
         .store_secret(&world.harness.sdk, "wrong-Clar1ty-ZXCV")
         .await;
-    world.clarity.standin.drop_sockets().await;
     world.clarity.standin.expire_tokens().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    poller.run_cycle().await;
+    world.drop_sockets().await;
+    // It cannot sign in again: the cycle that notices the drop fails.
+    world
+        .cycle_until(&poller, |r| {
+            status_of(r, "clarity").status != SourceState::Ok
+        })
+        .await;
     poller.close().await;
 
     let logs = captured.text();

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use queue_stats::model::{QueueStats, SourceState};
-use queue_stats::poller::{CycleReport, Poller};
-use queue_stats::store::SnapshotReader;
+use queue_stats::poller::Poller;
 use standins::eight_by_eight::{EightFault, EightQueue};
 
 struct World {
@@ -52,27 +51,8 @@ impl World {
     }
 
     async fn eight_queues(&self) -> Vec<QueueStats> {
-        let snapshot = self
-            .harness
-            .store()
-            .latest_snapshot()
-            .await
-            .unwrap()
-            .unwrap();
-        snapshot
-            .queues
-            .into_iter()
-            .filter(|q| q.source.as_str() == "8x8")
-            .collect()
+        self.harness.stored_queues("8x8").await
     }
-}
-
-fn status_of<'a>(report: &'a CycleReport, source: &str) -> &'a queue_stats::model::SourceStatus {
-    report
-        .sources
-        .iter()
-        .find(|s| s.source.as_str() == source)
-        .unwrap_or_else(|| panic!("no {source} status in {report:?}"))
 }
 
 /// Asserts a queue says what the stand-in served, converted to the model.

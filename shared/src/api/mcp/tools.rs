@@ -11,9 +11,8 @@ use chrono::Utc;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{Map, Value, json};
 
-use super::super::Api;
+use super::super::{Api, QueuePoints};
 use super::protocol::clip;
-use crate::api::filter_queues;
 use crate::api::request::Params;
 use crate::contact_flow::{MAX_QUEUE_IDS, ask, best_of, freshness, valid_queue_id, wait_for};
 use crate::levels::Level;
@@ -160,10 +159,7 @@ impl Api {
         &self,
         future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Refusal> {
-        match tokio::time::timeout(self.config.read_timeout, future).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(StoreError::timed_out(self.config.read_timeout).into()),
-        }
+        Ok(self.bounded(future).await?)
     }
 
     async fn list_queues(&self, arguments: &Map<String, Value>) -> Answer {
@@ -204,28 +200,11 @@ impl Api {
                 params.insert(param.to_owned(), vec![value.trim().to_owned()]);
             }
         }
-        let Some(summary) = self.tool_read(self.reader.latest_summary()).await? else {
+        let Some(snapshot) = self.filtered_snapshot(&params).await? else {
             return Err(Refusal(
                 "no snapshot has been written yet; the poller may not have run".to_owned(),
             ));
         };
-        let shards = self
-            .tool_read(self.reader.snapshot_shards(&summary, None))
-            .await?;
-        let mut snapshot = crate::model::Snapshot {
-            snapshot_id: summary.snapshot_id,
-            observed_at: summary.observed_at,
-            sources: summary.sources,
-            queues: Vec::new(),
-        };
-        for shard in &shards {
-            snapshot.queues.extend(
-                shard
-                    .decode()
-                    .map_err(|e| Refusal::from(StoreError::Corrupt(e)))?,
-            );
-        }
-        filter_queues(&mut snapshot, &params);
         let mut queues: Vec<QueueStats> = snapshot
             .queues
             .into_iter()
@@ -296,25 +275,11 @@ impl Api {
             .integer("minutes", 1..=max_minutes)?
             .unwrap_or(60.min(max_minutes));
         let since = Utc::now() - chrono::Duration::minutes(minutes as i64);
-        let points = self
-            .tool_read(self.reader.queue_history(queue_id, source.as_ref(), since))
-            .await?;
-        let mut sources: Vec<SourceName> = points.iter().map(|p| p.queue.source.clone()).collect();
-        sources.sort();
-        sources.dedup();
-        if sources.len() > 1 {
-            return Err(ambiguous(queue_id, &sources));
-        }
-        if points.is_empty() {
-            match self
-                .tool_read(self.reader.latest_queue(queue_id, source.as_ref()))
-                .await?
-            {
-                QueueMatch::NotFound => return Err(not_found(queue_id, source.as_ref())),
-                QueueMatch::Ambiguous(sources) => return Err(ambiguous(queue_id, &sources)),
-                QueueMatch::Found(_) => {}
-            }
-        }
+        let (points, found) = match self.queue_points(queue_id, source.as_ref(), since).await? {
+            QueuePoints::Points { points, source } => (points, source),
+            QueuePoints::Ambiguous(sources) => return Err(ambiguous(queue_id, &sources)),
+            QueuePoints::NotFound => return Err(not_found(queue_id, source.as_ref())),
+        };
         let summary = format!(
             "{} observations of queue {} over the last {minutes} minutes",
             points.len(),
@@ -322,7 +287,7 @@ impl Api {
         );
         let structured = json!({
             "queueId": queue_id,
-            "source": sources.first().or(source.as_ref()),
+            "source": found,
             "minutes": minutes,
             "points": points.iter().map(|p| json!({
                 "observedAt": format_rfc3339(&p.observed_at),

@@ -273,111 +273,24 @@ impl ClaritySource {
 
     /// Opens a subscription: Info, the queues, SignalR's negotiate /
     /// connect / start, the subscription, and its first state.
+    /// Opens a link, one step after another: the site's transports, the
+    /// queues to follow, SignalR's negotiate, the socket, its first frame,
+    /// start, and the subscription.
     async fn open(&self) -> Result<Link, SourceError> {
         let info: Info = self
             .get_json(&format!("{}/info", self.api_root), "Info")
             .await?;
-        if let Some(transports) = &info.signal_r_transports
-            && !transports
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(signalr::TRANSPORT))
-        {
-            return Err(SourceError::UpstreamStatus {
-                status: 200,
-                detail: format!(
-                    "this Clarity offers SignalR over {transports:?}; only webSockets is supported"
-                ),
-            });
-        }
+        offers_web_sockets(&info)?;
         let queue_ids = self.queue_ids().await?;
         if queue_ids.is_empty() {
             return Ok(Link::idle());
         }
-
         let data = signalr::connection_data(&self.config.hub);
-        let base = &self.config.signalr_url;
-        let negotiate_url = format!("{base}/negotiate");
-        let response = self
-            .authorized(|token| {
-                Ok(self.request(Method::GET, &negotiate_url, token)?.query(&[
-                    ("clientProtocol", signalr::CLIENT_PROTOCOL),
-                    ("connectionData", &data),
-                ]))
-            })
-            .await?;
-        let body = self.body(response, "SignalR negotiate").await?;
-        let negotiation: Negotiation = serde_json::from_slice(&body).map_err(|err| {
-            SourceError::malformed_by("SignalR's negotiate answer is not what SignalR sends", err)
-        })?;
-        if negotiation.try_web_sockets == Some(false) {
-            return Err(SourceError::Unsupported {
-                detail: "SignalR's negotiate says WebSockets are not available: enable IIS's \
-                         WebSocket Protocol feature on the Clarity web services host"
-                    .to_owned(),
-            });
-        }
-
+        let negotiation = self.negotiate(&data).await?;
         let query = signalr::transport_query(&negotiation, &data);
-        let mut socket = None;
-        for attempt in 0..2 {
-            let token = self.auth.token(None).await?;
-            let mut connect_query = query.clone();
-            connect_query.push(("tid", "0"));
-            match signalr::open_socket(
-                &self.http,
-                &format!("{base}/connect"),
-                &connect_query,
-                auth::bearer(&token)?,
-                self.config.request_timeout,
-            )
-            .await?
-            {
-                Ok(opened) => {
-                    socket = Some(opened);
-                    break;
-                }
-                Err(status) if attempt == 0 => {
-                    tracing::info!(
-                        status,
-                        "Clarity refused the SignalR socket's token; renewing it"
-                    );
-                    self.auth.token(Some(&token)).await?;
-                }
-                Err(status) => return Err(SourceError::Unauthorized { status }),
-            }
-        }
-        let mut socket = socket.ok_or(SourceError::Unauthorized { status: 401 })?;
-
-        // The server's first frame says the transport is up.
-        let limit = self.config.request_timeout;
-        loop {
-            let frame = tokio::time::timeout(limit, socket.next())
-                .await
-                .map_err(|_| SourceError::RequestTimeout {
-                    timeout_ms: limit.as_millis() as u64,
-                })?;
-            match frame {
-                Some(Ok(Message::Text(text))) => match signalr::parse_frame(&text) {
-                    Ok(Frame::Initialized) => break,
-                    Ok(_) => continue,
-                    Err(err) => {
-                        return Err(SourceError::malformed_by("SignalR's first frame", err));
-                    }
-                },
-                Some(Ok(Message::Close(_))) | None => {
-                    return Err(SourceError::Transport {
-                        detail: "the SignalR socket closed before it was initialized".to_owned(),
-                        source: None,
-                    });
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(err)) => {
-                    return Err(SourceError::transport("the SignalR socket failed", err));
-                }
-            }
-        }
-
-        let start_url = format!("{base}/start");
+        let mut socket = self.connect_socket(&query).await?;
+        initialized(&mut socket, self.config.request_timeout).await?;
+        let start_url = format!("{}/start", self.config.signalr_url);
         let response = self
             .authorized(|token| Ok(self.request(Method::GET, &start_url, token)?.query(&query)))
             .await?;
@@ -409,6 +322,64 @@ impl ClaritySource {
                 Err(err)
             }
         }
+    }
+
+    /// SignalR's negotiate: the connection's token and timings, and
+    /// whether WebSockets are on at all.
+    async fn negotiate(&self, data: &str) -> Result<Negotiation, SourceError> {
+        let negotiate_url = format!("{}/negotiate", self.config.signalr_url);
+        let response = self
+            .authorized(|token| {
+                Ok(self.request(Method::GET, &negotiate_url, token)?.query(&[
+                    ("clientProtocol", signalr::CLIENT_PROTOCOL),
+                    ("connectionData", data),
+                ]))
+            })
+            .await?;
+        let body = self.body(response, "SignalR negotiate").await?;
+        let negotiation: Negotiation = serde_json::from_slice(&body).map_err(|err| {
+            SourceError::malformed_by("SignalR's negotiate answer is not what SignalR sends", err)
+        })?;
+        if negotiation.try_web_sockets == Some(false) {
+            return Err(SourceError::Unsupported {
+                detail: "SignalR's negotiate says WebSockets are not available: enable IIS's \
+                         WebSocket Protocol feature on the Clarity web services host"
+                    .to_owned(),
+            });
+        }
+        Ok(negotiation)
+    }
+
+    /// The socket, with one retry on a fresh token when the first is
+    /// refused (it may have expired between negotiate and connect).
+    async fn connect_socket(&self, query: &[(&str, &str)]) -> Result<signalr::Socket, SourceError> {
+        let url = format!("{}/connect", self.config.signalr_url);
+        let mut connect_query = query.to_vec();
+        connect_query.push(("tid", "0"));
+        let mut refused = None;
+        for attempt in 0..2 {
+            let token = self.auth.token(refused.as_ref()).await?;
+            match signalr::open_socket(
+                &self.http,
+                &url,
+                &connect_query,
+                auth::bearer(&token)?,
+                self.config.request_timeout,
+            )
+            .await?
+            {
+                Ok(opened) => return Ok(opened),
+                Err(status) if attempt == 0 => {
+                    tracing::info!(
+                        status,
+                        "Clarity refused the SignalR socket's token; renewing it"
+                    );
+                    refused = Some(token);
+                }
+                Err(status) => return Err(SourceError::Unauthorized { status }),
+            }
+        }
+        Err(SourceError::Unauthorized { status: 401 })
     }
 
     /// Subscribes the link's connection to `queue_ids` and waits, within
@@ -535,6 +506,51 @@ impl ClaritySource {
 }
 
 /// A gzip body inflated; a body that is not gzip is malformed.
+/// Whether the site's `info` offers SignalR over WebSockets, the one
+/// transport we speak (a site that lists none is tried anyway).
+fn offers_web_sockets(info: &Info) -> Result<(), SourceError> {
+    match &info.signal_r_transports {
+        Some(transports)
+            if !transports
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(signalr::TRANSPORT)) =>
+        {
+            Err(SourceError::Unsupported {
+                detail: format!(
+                    "this Clarity offers SignalR over {transports:?}; only webSockets is supported"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Waits, within `limit`, for the server's first frame: the transport is up.
+async fn initialized(socket: &mut signalr::Socket, limit: Duration) -> Result<(), SourceError> {
+    loop {
+        let frame = tokio::time::timeout(limit, socket.next())
+            .await
+            .map_err(|_| SourceError::RequestTimeout {
+                timeout_ms: limit.as_millis() as u64,
+            })?;
+        match frame {
+            Some(Ok(Message::Text(text))) => match signalr::parse_frame(&text) {
+                Ok(Frame::Initialized) => return Ok(()),
+                Ok(_) => continue,
+                Err(err) => return Err(SourceError::malformed_by("SignalR's first frame", err)),
+            },
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(SourceError::Transport {
+                    detail: "the SignalR socket closed before it was initialized".to_owned(),
+                    source: None,
+                });
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return Err(SourceError::transport("the SignalR socket failed", err)),
+        }
+    }
+}
+
 fn gunzip(body: &[u8], what: &str) -> Result<Vec<u8>, SourceError> {
     crate::gzip::decode(body)
         .map_err(|err| SourceError::malformed_by(format!("{what} says gzip but is not"), err))
@@ -661,6 +677,19 @@ impl QueueSource for ClaritySource {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_site_without_web_sockets_is_unsupported_not_an_upstream_status() {
+        let info = |transports: Option<&[&str]>| Info {
+            signal_r_transports: transports.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
+        };
+        assert!(offers_web_sockets(&info(None)).is_ok());
+        assert!(offers_web_sockets(&info(Some(&["longPolling", "WebSockets"]))).is_ok());
+        match offers_web_sockets(&info(Some(&["longPolling", "serverSentEvents"]))) {
+            Err(SourceError::Unsupported { detail }) => assert!(detail.contains("longPolling")),
+            other => panic!("{other:?}"),
+        }
+    }
     use super::*;
 
     #[test]

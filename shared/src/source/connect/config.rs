@@ -282,9 +282,7 @@ impl SourceConfig for ConnectConfig {
     /// account and Region, not per instance.
     fn build_all(&self, deps: &SourceDeps) -> Result<Vec<Arc<dyn QueueSource>>, BuildError> {
         let sdk = deps.sdk_for(&SourceName::Connect);
-        let home = sdk
-            .region()
-            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let home = crate::aws::region_or_default(sdk.region());
         let mut regions: HashMap<String, (aws_sdk_connect::Client, Arc<RegionBudget>)> =
             HashMap::new();
         Ok(self

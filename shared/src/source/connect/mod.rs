@@ -183,10 +183,7 @@ impl ConnectSource {
     /// budget of its own. `client` should have the SDK's retries disabled
     /// ([`Self::client_config`]): ours go through the limiter.
     pub fn new(client: Client, config: ConnectConfig) -> Self {
-        let region = client
-            .config()
-            .region()
-            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
+        let region = crate::aws::region_or_default(client.config().region());
         let instance_id = config
             .instances
             .first()

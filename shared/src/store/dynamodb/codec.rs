@@ -37,7 +37,7 @@ pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreErro
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
-        .ok_or_else(|| StoreError::Corrupt(format!("item lacks string attribute {name}")))
+        .ok_or_else(|| StoreError::corrupt(format!("item lacks string attribute {name}")))
 }
 
 pub(super) fn get_millis(item: &Item) -> Result<DateTime<Utc>, StoreError> {
@@ -45,30 +45,30 @@ pub(super) fn get_millis(item: &Item) -> Result<DateTime<Utc>, StoreError> {
         .get(ATTR_OBSERVED_AT_MS)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("item lacks number {ATTR_OBSERVED_AT_MS}")))?;
+        .ok_or_else(|| StoreError::corrupt(format!("item lacks number {ATTR_OBSERVED_AT_MS}")))?;
     DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("{ATTR_OBSERVED_AT_MS} out of range: {ms}")))
+        .ok_or_else(|| StoreError::corrupt(format!("{ATTR_OBSERVED_AT_MS} out of range: {ms}")))
 }
 
 pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("item lacks number attribute {name}")))
+        .ok_or_else(|| StoreError::corrupt(format!("item lacks number attribute {name}")))
 }
 
 /// A shard item of this build's format, as stored.
 pub(super) fn stored_shard(shard: u32, item: &Item) -> Result<StoredShard, StoreError> {
     let format = get_s(item, ATTR_FORMAT)?;
     if format != FORMAT_DEFLATE_JSON {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::corrupt(format!(
             "shard {shard:02} has body format {format:?}, not {FORMAT_DEFLATE_JSON}"
         )));
     }
     let body = item
         .get(ATTR_BODY)
         .and_then(|v| v.as_b().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("item lacks binary {ATTR_BODY}")))?;
+        .ok_or_else(|| StoreError::corrupt(format!("item lacks binary {ATTR_BODY}")))?;
     Ok(StoredShard {
         shard,
         queue_count: get_n(item, ATTR_QUEUE_COUNT)?,
@@ -89,23 +89,21 @@ pub(super) fn history_queues(
         let body = item
             .get(ATTR_BODY)
             .and_then(|v| v.as_b().ok())
-            .ok_or_else(|| StoreError::Corrupt(format!("item lacks binary {ATTR_BODY}")))?;
-        return decode_legacy_body(body.as_ref()).map_err(StoreError::Corrupt);
+            .ok_or_else(|| StoreError::corrupt(format!("item lacks binary {ATTR_BODY}")))?;
+        return decode_legacy_body(body.as_ref());
     }
-    stored_shard(shard, item)?
-        .decode()
-        .map_err(StoreError::Corrupt)
+    stored_shard(shard, item)?.decode()
 }
 
 pub(super) fn summary_of(head: &Item) -> Result<SnapshotSummary, StoreError> {
     let sources: Vec<SourceStatus> = serde_json::from_str(get_s(head, ATTR_SOURCES)?)
-        .map_err(|err| StoreError::Corrupt(format!("head sources: {err}")))?;
+        .map_err(|err| StoreError::corrupt_by("head sources", err))?;
     // Heads of earlier builds name no shard set; the next poll replaces them.
     let shards = head
         .get(ATTR_SHARDS)
         .and_then(|v| v.as_l().ok())
         .ok_or_else(|| {
-            StoreError::Corrupt(
+            StoreError::corrupt(
                 "the latest snapshot was written by an earlier build; the next poll replaces it"
                     .to_owned(),
             )
@@ -116,7 +114,7 @@ pub(super) fn summary_of(head: &Item) -> Result<SnapshotSummary, StoreError> {
                 .ok()
                 .and_then(|n| n.parse::<u32>().ok())
                 .filter(|shard| *shard < SHARDS)
-                .ok_or_else(|| StoreError::Corrupt(format!("head names a bad shard: {v:?}")))
+                .ok_or_else(|| StoreError::corrupt(format!("head names a bad shard: {v:?}")))
         })
         .collect::<Result<Vec<u32>, _>>()?;
     Ok(SnapshotSummary {

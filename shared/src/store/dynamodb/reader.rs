@@ -157,7 +157,7 @@ impl SnapshotReader for DynamoSnapshotStore {
                 .iter()
                 .find(|item| get_s(item, ATTR_PK).ok() == Some(pk.as_str()))
                 .ok_or_else(|| {
-                    StoreError::Corrupt(format!(
+                    StoreError::corrupt(format!(
                         "shard {shard:02} of snapshot {} is missing (kept only for \
                          HISTORY_RETENTION_HOURS: has the poller stopped for that long?)",
                         summary.snapshot_id

@@ -140,11 +140,11 @@ impl SnapshotWriter for DynamoSnapshotStore {
             .iter()
             .find(|shard| shard.body.block.len() > MAX_BODY_BYTES)
         {
-            return Err(StoreError::TooLarge(format!(
-                "shard {} is {} bytes compressed, over the {MAX_BODY_BYTES}-byte item budget",
-                shard.shard,
-                shard.body.block.len()
-            )));
+            return Err(StoreError::TooLarge {
+                shard: shard.shard,
+                bytes: shard.body.block.len(),
+                limit: MAX_BODY_BYTES,
+            });
         }
         // Shards first, head last: until the head flips, readers keep
         // following the previous head to the previous, complete set.

@@ -760,3 +760,53 @@ pub async fn api_get(api: &queue_stats::api::Api, path: &str, query: &str) -> Va
     let wire = serde_json::to_value(&response).unwrap();
     serde_json::from_str(wire["body"].as_str().expect("a body")).expect("a JSON body")
 }
+
+/// Waits until `condition` holds, checking every 20 ms for at most
+/// `limit`; says whether it did. For things that happen on their own time
+/// (a socket closing, a push arriving), never a fixed sleep.
+pub async fn eventually<F, Fut>(limit: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One source's status in a cycle's report (the test fails without it).
+pub fn status_of<'a>(
+    report: &'a queue_stats::poller::CycleReport,
+    source: &str,
+) -> &'a queue_stats::model::SourceStatus {
+    report
+        .sources
+        .iter()
+        .find(|s| s.source.as_str() == source)
+        .unwrap_or_else(|| panic!("no {source} status in {report:?}"))
+}
+
+impl Harness {
+    /// The latest stored snapshot's queues of one source.
+    pub async fn stored_queues(&self, source: &str) -> Vec<queue_stats::model::QueueStats> {
+        use queue_stats::store::SnapshotReader;
+        let snapshot = self
+            .store()
+            .latest_snapshot()
+            .await
+            .unwrap()
+            .expect("a snapshot was written");
+        snapshot
+            .queues
+            .into_iter()
+            .filter(|q| q.source.as_str() == source)
+            .collect()
+    }
+}

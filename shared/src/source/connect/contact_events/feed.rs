@@ -84,6 +84,7 @@ impl ContactEventFeed {
 
     /// A poll's snapshot, before it is written: its Connect queues are the
     /// truth again (`updatedBy: poll`) and carry their estimate's accuracy.
+    /// Then [`ContactEventFeed::baseline`] with the snapshot as written.
     pub fn polled(&self, snapshot: &mut Snapshot) {
         let mut state = self.state();
         let now = snapshot.observed_at;
@@ -113,7 +114,12 @@ impl ContactEventFeed {
         }
         state.index = index;
         state.dirty.clear();
-        state.baseline = Some(Arc::new(snapshot.clone()));
+    }
+
+    /// The poll's snapshot as written (after [`ContactEventFeed::polled`]):
+    /// what the events move until the next poll. Shared, not copied.
+    pub fn baseline(&self, snapshot: Arc<Snapshot>) {
+        self.state().baseline = Some(snapshot);
     }
 
     /// Receives one batch (waiting at most `wait`), applies it and deletes
