@@ -407,6 +407,17 @@ impl Poller {
         loop {
             let now = Instant::now();
             if feed.pending() && feed.next_write_in(now).is_zero() {
+                // What arrived while the write waited for its turn goes in
+                // it too: short polls (no wait) until the queue is empty,
+                // at most ten, so a contact is never held for a second write.
+                for _ in 0..10 {
+                    let drained = feed.receive_once(Duration::ZERO).await;
+                    let more = drained.received >= MAX_RECEIVE;
+                    report.merge(drained);
+                    if !more {
+                        break;
+                    }
+                }
                 self.write_interim(feed).await;
                 continue;
             }
