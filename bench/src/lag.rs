@@ -158,7 +158,7 @@ pub async fn run(contacts: usize) -> Result<(), Error> {
     };
 
     // The reader: what the API answers, every 50 ms.
-    let event = snapshot_request();
+    let event = crate::api_event("snapshot-plain");
     let started = Instant::now();
     let (mut lags, mut never) = (Vec::new(), 0usize);
     while lags.len() + never < contacts {
@@ -260,16 +260,6 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
-}
-
-/// `GET /v1/snapshot`, plain, as API Gateway sends it.
-fn snapshot_request() -> Value {
-    let mut event =
-        crate::fixture("events/apigw-get-snapshot.json").expect("the API Gateway fixture");
-    if let Some(headers) = event["headers"].as_object_mut() {
-        headers.remove("accept-encoding");
-    }
-    event
 }
 
 /// Messages served from memory, ten a receive.

@@ -62,17 +62,6 @@ fn var(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn switch(name: &str, default: bool) -> Result<bool, String> {
-    match var(name, if default { "true" } else { "false" })
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "true" | "1" | "on" | "yes" => Ok(true),
-        "false" | "0" | "off" | "no" => Ok(false),
-        other => Err(format!("{name}: true or false, not {other:?}")),
-    }
-}
-
 fn number<T: std::str::FromStr>(name: &str, default: &str) -> Result<T, String> {
     let text = var(name, default);
     text.parse()
@@ -102,7 +91,9 @@ impl Settings {
             sim_queues: number("SIM_QUEUES", "30")?,
             sim_eight_by_eight_queues: number("SIM_EIGHTX8_QUEUES", "8")?,
             sim_clarity_queues: number("SIM_CLARITY_QUEUES", "6")?,
-            contact_events: switch("SIM_CONTACT_EVENTS", true)?,
+            contact_events: queue_stats::settings::Settings::from_env()
+                .boolean("SIM_CONTACT_EVENTS", true)
+                .map_err(|e| e.to_string())?,
             sim_seed: number("SIM_SEED", "42")?,
             sim_speed: number("SIM_SPEED", "1")?,
             key_rotation_seconds: number("SIM_KEY_ROTATION_SECONDS", "300")?,

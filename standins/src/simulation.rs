@@ -257,9 +257,26 @@ impl Floor {
         self.moves.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// A contact's id, shaped as Connect's (a UUID), unique on this floor.
-    fn contact_id(seed: u64, number: u64) -> String {
-        format!("{:08x}-c0de-4000-8000-{number:012x}", seed as u32)
+    /// A contact's event in a Connect queue; its id shaped as Connect's
+    /// (a UUID), unique on this floor.
+    fn contact_move(
+        seed: u64,
+        (queue_arn, channel): (&str, &'static str),
+        kind: MoveKind,
+        waiting: Waiting,
+        at: f64,
+    ) -> ContactMove {
+        ContactMove {
+            kind,
+            contact_id: format!(
+                "{:08x}-c0de-4000-8000-{:012x}",
+                seed as u32, waiting.contact
+            ),
+            queue_arn: queue_arn.to_owned(),
+            channel,
+            enqueued_at: waiting.enqueued,
+            at,
+        }
     }
 
     /// A floor whose arrivals offer `load` of what its logged-in agents can
@@ -340,14 +357,7 @@ impl Floor {
             };
             let mut record = |kind: MoveKind, waiting: Waiting, at: f64| {
                 if let (Some(moves), Some((arn, channel))) = (moves.as_mut(), &connect) {
-                    moves.push(ContactMove {
-                        kind,
-                        contact_id: Self::contact_id(seed, waiting.contact),
-                        queue_arn: arn.clone(),
-                        channel,
-                        enqueued_at: waiting.enqueued,
-                        at,
-                    });
+                    moves.push(Self::contact_move(seed, (arn, channel), kind, waiting, at));
                 }
             };
             // Arrivals (Poisson, thinned per step).
@@ -462,14 +472,13 @@ impl Floor {
         };
         let queue = &mut self.queues[to];
         if let (Some(moves), Kind::Connect { arn, channel }) = (self.moves.as_mut(), &queue.kind) {
-            moves.push(ContactMove {
-                kind: MoveKind::Queued,
-                contact_id: Self::contact_id(self.seed, moving.contact),
-                queue_arn: arn.clone(),
-                channel,
-                enqueued_at: now,
-                at: now,
-            });
+            moves.push(Self::contact_move(
+                self.seed,
+                (arn, channel),
+                MoveKind::Queued,
+                waiting,
+                now,
+            ));
         }
         queue.waiting.push_back(waiting);
     }

@@ -32,17 +32,17 @@ impl World {
         self.harness.stored_queues("clarity").await
     }
 
-    /// Cycles until `done` holds for the report (a push or a dropped
+    /// Cycles until `done` holds after a cycle (a push or a dropped
     /// socket reaches the source on its own time), at most 20 cycles;
     /// returns the last report.
     async fn cycle_until(
         &self,
         poller: &Poller,
-        done: impl Fn(&CycleReport) -> bool,
+        mut done: impl AsyncFnMut(&CycleReport) -> bool,
     ) -> CycleReport {
         let mut report = poller.run_cycle().await;
         for _ in 0..20 {
-            if done(&report) {
+            if done(&report).await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -51,17 +51,12 @@ impl World {
         report
     }
 
-    /// Cycles until the source has opened its `connections`th socket (it
-    /// notices a dropped one on its own time), at most 20 cycles.
+    /// Cycles until the source has opened its `connections`th socket.
     async fn reconnected(&self, poller: &Poller, connections: usize) -> CycleReport {
-        let mut report = poller.run_cycle().await;
-        for _ in 0..20 {
-            if self.clarity.standin.count("connect", 101).await >= connections {
-                break;
-            }
-            report = poller.run_cycle().await;
-        }
-        report
+        self.cycle_until(poller, async |_| {
+            self.clarity.standin.count("connect", 101).await >= connections
+        })
+        .await
     }
 
     /// Drops every socket and waits until the stand-in has closed them.
@@ -187,17 +182,15 @@ async fn pushes_between_cycles_are_reported_and_the_subscription_is_deleted_at_t
     queues[0].agents_available = Some(9);
     let pushed = queues[0].id.to_string();
     world.clarity.standin.set_queues(queues).await;
-    let mut report = poller.run_cycle().await;
-    for _ in 0..20 {
-        let stored = world.clarity_queues().await;
-        if stored
-            .iter()
-            .any(|q| q.queue_id == pushed && q.counters.agents_available == Some(9))
-        {
-            break;
-        }
-        report = poller.run_cycle().await;
-    }
+    let report = world
+        .cycle_until(&poller, async |_| {
+            world
+                .clarity_queues()
+                .await
+                .iter()
+                .any(|q| q.queue_id == pushed && q.counters.agents_available == Some(9))
+        })
+        .await;
 
     // THEN the next cycle reports the pushed state, from the same subscription
     assert_eq!(status_of(&report, "clarity").status, SourceState::Ok);
@@ -266,7 +259,7 @@ async fn a_cycle_with_no_live_subscription_reports_the_source_failed_and_carries
         world.drop_sockets().await;
         // The first cycle after the drop may still read the old link.
         let report = world
-            .cycle_until(&poller, |r| {
+            .cycle_until(&poller, async |r| {
                 status_of(r, "clarity").status != SourceState::Ok
             })
             .await;
@@ -480,7 +473,7 @@ async fn no_clarity_password_or_token_reaches_a_log_even_at_trace_level() {
     world.drop_sockets().await;
     // It cannot sign in again: the cycle that notices the drop fails.
     world
-        .cycle_until(&poller, |r| {
+        .cycle_until(&poller, async |r| {
             status_of(r, "clarity").status != SourceState::Ok
         })
         .await;

@@ -154,14 +154,6 @@ impl Api {
         })
     }
 
-    /// A read bounded by the API's read timeout, as every route's is.
-    async fn tool_read<T>(
-        &self,
-        future: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, Refusal> {
-        Ok(self.bounded(future).await?)
-    }
-
     async fn list_queues(&self, arguments: &Map<String, Value>) -> Answer {
         let args = Args::new(
             arguments,
@@ -250,7 +242,7 @@ impl Api {
         let queue_id = args.required_text("queueId")?;
         let source = args.source()?;
         let latest = match self
-            .tool_read(self.reader.latest_queue(queue_id, source.as_ref()))
+            .bounded(self.reader.latest_queue(queue_id, source.as_ref()))
             .await?
         {
             QueueMatch::Found(latest) => latest,
@@ -323,7 +315,7 @@ impl Api {
         };
         let channel = args.text("channel")?.map(|c| c.trim().to_ascii_uppercase());
         let asks: Vec<_> = ids.iter().map(|id| ask(id, None)).collect();
-        let found = self.tool_read(self.reader.latest_queues(&asks)).await?;
+        let found = self.bounded(self.reader.latest_queues(&asks)).await?;
         let stale_after = self.config.stale_after;
         let candidates: Vec<Value> = ids
             .iter()
@@ -371,7 +363,7 @@ impl Api {
     async fn source_health(&self, arguments: &Map<String, Value>) -> Answer {
         Args::new(arguments, &[])?;
         let stale_after = self.config.stale_after.as_secs();
-        let Some(summary) = self.tool_read(self.reader.latest_summary()).await? else {
+        let Some(summary) = self.bounded(self.reader.latest_summary()).await? else {
             let structured = json!({
                 "status": "no_snapshot", "snapshotId": None::<String>, "observedAt": None::<String>,
                 "ageSeconds": None::<i64>, "staleAfterSeconds": stale_after, "sources": [],
