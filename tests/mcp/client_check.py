@@ -50,9 +50,11 @@ def contact_flow(parameters):
 
 
 async def same_snapshot(call):
-    """Calls `call` between two reads of /v1/snapshot until both reads and the
-    tool's answer name one snapshot (the poller writes a new one every 10 s)."""
-    for _ in range(10):
+    """Calls `call` between two reads of /v1/snapshot until both reads name
+    one snapshot, so whatever `call` read in between read that snapshot too
+    (the poller writes one per poll, and an interim one about every second
+    while contact events flow)."""
+    for _ in range(20):
         before = get("/v1/snapshot")
         answer = await call()
         after = get("/v1/snapshot")
@@ -96,8 +98,14 @@ async def run(mode):
               len(limited["queues"]) == 3 and limited["truncated"] is True)
 
         queue = snapshot["queues"][0]
-        one = (await client.call_tool("get_queue", {"queueId": queue["queueId"], "source": queue["source"]})).structured_content
-        http = get(f"/v1/queues/{urllib.parse.quote(queue['queueId'], safe='')}", source=queue["source"])
+
+        async def get_both():
+            one = await client.call_tool("get_queue", {"queueId": queue["queueId"], "source": queue["source"]})
+            return one.structured_content, get(f"/v1/queues/{urllib.parse.quote(queue['queueId'], safe='')}", source=queue["source"])
+
+        # The local run writes an interim snapshot about every second when
+        # contact events flow: the two reads must fall between two writes.
+        _, (one, http) = await same_snapshot(get_both)
         check(f"{label} get_queue equals GET /v1/queues/{{id}}",
               one["queue"] == http["queue"] and one["snapshotId"] == http["snapshotId"])
 
@@ -108,8 +116,12 @@ async def run(mode):
               common and all(p in http["points"] for p in history["points"] if p["snapshotId"] in common))
 
         ids = [f"{q['source']}:{q['queueId']}" for q in snapshot["queues"][:5]]
-        best = (await client.call_tool("best_queue", {"queueIds": ids})).structured_content
-        flow = contact_flow({"queueIds": ",".join(ids)})
+
+        async def best_both():
+            best = await client.call_tool("best_queue", {"queueIds": ids})
+            return best.structured_content, contact_flow({"queueIds": ",".join(ids)})
+
+        _, (best, flow) = await same_snapshot(best_both)
         check(f"{label} best_queue answers as the contact flow does",
               (best["bestQueueId"] or "") == flow["bestQueueId"], (best["bestQueueId"], flow["bestQueueId"]))
 
