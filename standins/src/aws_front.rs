@@ -3,10 +3,11 @@
 //!
 //! moto answers every call it can; AWS does not. This proxy sits between
 //! the functions and moto (`AWS_ENDPOINT_URL` points at it) and, while a
-//! fault is set, answers the way DynamoDB, Kinesis and EventBridge do under
-//! pressure: throttling, a failed condition, `UnprocessedItems`, Kinesis
-//! and PutEvents partial failures, a denied PutEvents, and a bus that takes
-//! its time (a real PutEvents call takes tens of milliseconds). A refused
+//! fault is set, answers the way DynamoDB, Kinesis, EventBridge and SQS do
+//! under pressure or misconfigured: throttling, a failed condition,
+//! `UnprocessedItems`, Kinesis and PutEvents partial failures, a denied
+//! PutEvents or SQS queue, and a bus that takes its time (a real PutEvents
+//! call takes tens of milliseconds). A refused
 //! entry or an unprocessed item is never forwarded, so what the emulator
 //! holds is exactly what the caller was told went in: a resend is then a
 //! first write, never a duplicate. Every PutEvents entry forwarded is
@@ -34,6 +35,9 @@ pub enum AwsFault {
     DynamoConditional,
     /// BatchWriteItem takes half of each batch and hands the rest back.
     DynamoUnprocessed,
+    /// Every SQS call is refused as a role without `sqs:*` on the queue is
+    /// (403 `AccessDenied`), before the emulator sees it.
+    SqsDenied,
 }
 
 /// How PutEvents is answered, independently of the other faults.
@@ -160,6 +164,30 @@ fn aws_error(kind: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// SQS's answer, in its JSON protocol, to a caller its policies do not
+/// allow: 403, the coral `AccessDeniedException`, and the query-protocol
+/// code older clients read from `x-amzn-query-error`.
+fn sqs_denied(target: &str) -> Response {
+    let action = target.trim_start_matches("AmazonSQS.").to_ascii_lowercase();
+    (
+        StatusCode::FORBIDDEN,
+        [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amzn-query-error", "AccessDenied;Sender"),
+        ],
+        json!({
+            "__type": "com.amazon.coral.service#AccessDeniedException",
+            "message": format!(
+                "User: arn:aws:sts::123456789012:assumed-role/poller/queue-stats is not \
+                 authorized to perform: sqs:{action} because no identity-based policy \
+                 allows the sqs:{action} action (injected)"
+            ),
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
 async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
@@ -218,6 +246,10 @@ async fn proxy(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         (AwsFault::DynamoUnprocessed, "DynamoDB_20120810.BatchWriteItem") => {
             injected();
             unprocessed(&shared, &parts, body).await
+        }
+        (AwsFault::SqsDenied, t) if t.starts_with("AmazonSQS.") => {
+            injected();
+            sqs_denied(t)
         }
         (AwsFault::KinesisPartial, "Kinesis_20131202.PutRecords") => {
             injected();

@@ -8,6 +8,7 @@ use crate::common::*;
 use chrono::{DateTime, SecondsFormat, Utc};
 use queue_stats::wiring::build_api;
 use serde_json::Value;
+use standins::aws_front::AwsFault;
 use standins::connect::{ServiceLimits, StandinQueue};
 use tokio::time::Instant;
 
@@ -31,6 +32,12 @@ struct World {
 
 async fn world_with_queue_url(url: Option<String>) -> World {
     let harness = Harness::new().await;
+    let aws = harness.sdk.clone();
+    world_on(harness, &aws, url).await
+}
+
+/// A world whose poller makes its AWS calls (SQS among them) through `aws`.
+async fn world_on(harness: Harness, aws: &aws_config::SdkConfig, url: Option<String>) -> World {
     let (standin, connect_sdk) = connect_standin(20, FAST).await;
     let sqs = aws_sdk_sqs::Client::new(&harness.sdk);
     let url = match url {
@@ -44,7 +51,8 @@ async fn world_with_queue_url(url: Option<String>) -> World {
             .queue_url
             .unwrap(),
     };
-    let poller = harness.poller_with_connect(
+    let poller = harness.poller_with_connect_on(
+        aws,
         &connect_sdk,
         &[
             ("CONNECT_CONTACT_EVENTS_QUEUE_URL", &url),
@@ -243,6 +251,14 @@ async fn a_missing_queue_is_reported_and_polls_go_on() {
         "http://127.0.0.1:1/123456789012/no-such-queue".to_owned(),
     ))
     .await;
+    let error = polls_go_on_beside_an_unreadable_queue(&world).await;
+    assert!(error.contains("NonExistentQueue"), "{error}");
+}
+
+/// Polls, drains between cycles, and polls again: both polls write whole
+/// and the figures stay the poll's while the drain reports the queue's
+/// error, which it returns.
+async fn polls_go_on_beside_an_unreadable_queue(world: &World) -> String {
     let report = world.poller.run_cycle().await;
     assert!(report.wrote_everything(), "{report:?}");
     let drained = world
@@ -250,10 +266,39 @@ async fn a_missing_queue_is_reported_and_polls_go_on() {
         .between_cycles(Instant::now() + Duration::from_millis(1_200))
         .await;
     assert!(drained.queue_errors > 0, "{drained:?}");
-    assert!(drained.last_error.is_some());
+    assert_eq!(drained.received, 0, "{drained:?}");
     let report = world.poller.run_cycle().await;
     assert!(report.wrote_everything(), "{report:?}");
     assert_eq!(world.figures().await["updatedBy"], "poll");
+    drained.last_error.expect("the drain names the queue's error")
+}
+
+/// A queue the poller's role may not read (a policy that names another
+/// queue, or a key it may not use) is reported as denied, and every poll
+/// still writes, on time, as it would without contact events.
+#[tokio::test]
+async fn a_denied_queue_is_reported_and_polls_go_on() {
+    let harness = Harness::new().await;
+    let (front, aws) = fault_front().await;
+    let world = world_on(harness, &aws, None).await;
+    front.set(AwsFault::SqsDenied).await;
+
+    let error = polls_go_on_beside_an_unreadable_queue(&world).await;
+    assert!(error.contains("AccessDenied"), "{error}");
+    assert!(front.injected() > 0);
+
+    // An event waiting on the queue all along is taken once the role may
+    // read it again: a denial loses nothing.
+    let now = Utc::now();
+    world
+        .send(&[event("QUEUED", "c1", &world.queue.arn, now, now)])
+        .await;
+    front.set(AwsFault::None).await;
+    let drained = world
+        .poller
+        .between_cycles(Instant::now() + Duration::from_millis(2_500))
+        .await;
+    assert_eq!(drained.applied, 1, "{drained:?}");
 }
 
 /// The Connect queues of a `/v1/snapshot` answer, by queue ARN.

@@ -307,20 +307,7 @@ use std::time::Duration;
 /// A fault front before moto, an SDK whose every call goes through it,
 /// and a bus on it.
 async fn front() -> (FaultProxy, aws_config::SdkConfig, String) {
-    // DynamoDB and Kinesis stay where the harness put them (dynalite and
-    // kinesalite in the test script's second pass).
-    let elsewhere: Vec<(&str, String)> = [
-        ("DynamoDB_", "AWS_ENDPOINT_URL_DYNAMODB"),
-        ("Kinesis_", "AWS_ENDPOINT_URL_KINESIS"),
-    ]
-    .into_iter()
-    .filter_map(|(prefix, variable)| Some((prefix, std::env::var(variable).ok()?)))
-    .collect();
-    let routes: Vec<(&str, &str)> = elsewhere.iter().map(|(p, u)| (*p, u.as_str())).collect();
-    let front = FaultProxy::start_routed("127.0.0.1:0".parse().unwrap(), &moto_endpoint(), &routes)
-        .await
-        .unwrap();
-    let sdk = sdk_at(front.url(), "us-east-1").await;
+    let (front, sdk) = fault_front().await;
     let bus = create_bus(&sdk).await;
     (front, sdk, bus)
 }

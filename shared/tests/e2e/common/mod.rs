@@ -278,13 +278,26 @@ impl Harness {
 
     /// The real poller with Connect on too, its client pointed at `connect_sdk`.
     pub fn poller_with_connect(&self, connect_sdk: &SdkConfig, extra: &[(&str, &str)]) -> Poller {
+        self.poller_with_connect_on(&self.sdk, connect_sdk, extra)
+    }
+
+    /// As [`Harness::poller_with_connect`], with every other AWS call going
+    /// to `aws`'s endpoint (a fault front before moto).
+    pub fn poller_with_connect_on(
+        &self,
+        aws: &SdkConfig,
+        connect_sdk: &SdkConfig,
+        extra: &[(&str, &str)],
+    ) -> Poller {
         let mut settings = vec![
             ("CONNECT_INSTANCE_ID", CONNECT_INSTANCE_ARN),
             ("CONNECT_TIME_ZONE", zone_in_daytime()),
             ("CONNECT_TIMEOUT_SECONDS", "30"),
         ];
         settings.extend_from_slice(extra);
-        self.poller_with_connect_settings(connect_sdk, &settings)
+        let (deps, _) = self.deps_on(aws);
+        let deps = deps.with_sdk_for(SourceName::Connect, connect_sdk.clone());
+        build_poller(&self.config(&settings), &deps).expect("poller builds")
     }
 
     /// The wired poller with exactly these Connect settings (beside this
@@ -809,4 +822,27 @@ impl Harness {
             .filter(|q| q.source.as_str() == source)
             .collect()
     }
+}
+
+/// A fault front before moto and an SDK whose every call goes through it.
+/// DynamoDB and Kinesis calls go on to where the harness put them
+/// (dynalite and kinesalite in the test script's second pass).
+pub async fn fault_front() -> (standins::aws_front::FaultProxy, SdkConfig) {
+    let elsewhere: Vec<(&str, String)> = [
+        ("DynamoDB_", "AWS_ENDPOINT_URL_DYNAMODB"),
+        ("Kinesis_", "AWS_ENDPOINT_URL_KINESIS"),
+    ]
+    .into_iter()
+    .filter_map(|(prefix, variable)| Some((prefix, std::env::var(variable).ok()?)))
+    .collect();
+    let routes: Vec<(&str, &str)> = elsewhere.iter().map(|(p, u)| (*p, u.as_str())).collect();
+    let front = standins::aws_front::FaultProxy::start_routed(
+        "127.0.0.1:0".parse().unwrap(),
+        &moto_endpoint(),
+        &routes,
+    )
+    .await
+    .unwrap();
+    let sdk = sdk_at(front.url(), "us-east-1").await;
+    (front, sdk)
 }
