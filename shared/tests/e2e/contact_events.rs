@@ -270,7 +270,9 @@ async fn polls_go_on_beside_an_unreadable_queue(world: &World) -> String {
     let report = world.poller.run_cycle().await;
     assert!(report.wrote_everything(), "{report:?}");
     assert_eq!(world.figures().await["updatedBy"], "poll");
-    drained.last_error.expect("the drain names the queue's error")
+    drained
+        .last_error
+        .expect("the drain names the queue's error")
 }
 
 /// A queue the poller's role may not read (a policy that names another
