@@ -12,7 +12,7 @@
 //! whenever [`ClarityStandin::set_queues`] changes the floor. Faults:
 //! statuses, token expiry, dropped sockets, refused logins.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,8 @@ use sspi::{
 };
 use tokio::sync::{Mutex, mpsc};
 
-use crate::bearer::{Tokens, error};
+use crate::bearer::error;
+use crate::control::{Faults, Logs, RequestLog, SignIn, faults_route};
 
 /// The hub and method the stand-in pushes on (SignalR names are not
 /// case-sensitive; this casing differs from the source's default on purpose).
@@ -287,13 +288,12 @@ struct Subscription {
 }
 
 struct Shared {
-    accepted: Mutex<Accepted>,
-    tokens: Tokens,
+    sign_in: SignIn<Accepted>,
     /// NTLM handshakes in progress, by client connection.
     handshakes: std::sync::Mutex<HashMap<SocketAddr, Ntlm>>,
     queues: Mutex<Vec<ClarityQueue>>,
-    faults: Mutex<VecDeque<ClarityFault>>,
-    log: Mutex<Vec<Logged>>,
+    faults: Faults<ClarityFault>,
+    log: RequestLog<Logged>,
     connections: Mutex<HashMap<String, Connection>>,
     subscriptions: Mutex<HashMap<String, Subscription>>,
     keep_alive: std::sync::Mutex<Duration>,
@@ -314,12 +314,11 @@ impl ClarityStandin {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            accepted: Mutex::new(accepted),
-            tokens: Tokens::new(Duration::from_secs(3600)),
+            sign_in: SignIn::new(accepted, Duration::from_secs(3600)),
             handshakes: std::sync::Mutex::new(HashMap::new()),
             queues: Mutex::new(Vec::new()),
-            faults: Mutex::new(VecDeque::new()),
-            log: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            log: RequestLog::default(),
             connections: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
             keep_alive: std::sync::Mutex::new(Duration::from_secs(20)),
@@ -337,6 +336,7 @@ impl ClarityStandin {
             .route("/signalr/connect", get(connect))
             .route("/signalr/start", get(start_transport))
             .route("/signalr/abort", post(abort))
+            .route("/_standin/faults", faults_route(|s: &Shared| &s.faults))
             .with_state(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -375,29 +375,6 @@ impl ClarityStandin {
 
     pub async fn queues(&self) -> Vec<ClarityQueue> {
         self.shared.queues.lock().await.clone()
-    }
-
-    pub async fn inject(&self, faults: impl IntoIterator<Item = ClarityFault>) {
-        self.shared.faults.lock().await.extend(faults);
-    }
-
-    pub async fn clear_faults(&self) {
-        self.shared.faults.lock().await.clear();
-    }
-
-    /// How long tokens issued from now on live.
-    pub async fn set_token_ttl(&self, ttl: Duration) {
-        self.shared.tokens.set_ttl(ttl).await;
-    }
-
-    /// Every token issued so far stops working, as at expiry.
-    pub async fn expire_tokens(&self) {
-        self.shared.tokens.expire_all().await;
-    }
-
-    /// The credentials accepted from now on (a password change).
-    pub async fn set_accepted(&self, accepted: Accepted) {
-        *self.shared.accepted.lock().await = accepted;
     }
 
     /// Closes every SignalR socket, as a network blip or a recycled IIS
@@ -456,17 +433,10 @@ impl ClarityStandin {
             .count()
     }
 
-    pub async fn log(&self) -> Vec<Logged> {
-        self.shared.log.lock().await.clone()
-    }
-
     /// Requests of one operation answered with `status`.
     pub async fn count(&self, operation: &str, status: u16) -> usize {
-        self.log()
+        self.count_where(|l| l.operation == operation && l.status == status)
             .await
-            .iter()
-            .filter(|l| l.operation == operation && l.status == status)
-            .count()
     }
 }
 
@@ -491,11 +461,14 @@ async fn push(shared: &Shared, connection_token: &str, entities: Vec<Value>) {
 }
 
 async fn record(shared: &Shared, operation: &'static str, leg: u8, response: Response) -> Response {
-    shared.log.lock().await.push(Logged {
-        operation,
-        status: response.status().as_u16(),
-        leg,
-    });
+    shared
+        .log
+        .record(Logged {
+            operation,
+            status: response.status().as_u16(),
+            leg,
+        })
+        .await;
     response
 }
 
@@ -516,15 +489,19 @@ fn unauthorized(shared: &Shared) -> Response {
     response
 }
 
+// Tokens live an hour unless a test says otherwise.
+crate::controls!(ClarityStandin {
+    faults: ClarityFault,
+    log: Logged,
+    sign_in: Accepted
+});
+
 /// A queued fault, the bearer check: what every API and SignalR call does first.
 async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    let fault = {
-        let mut faults = shared.faults.lock().await;
-        match faults.front() {
-            Some(ClarityFault::Status { .. } | ClarityFault::Delay { .. }) => faults.pop_front(),
-            _ => None,
-        }
-    };
+    let fault = shared
+        .faults
+        .next_if(|f| !matches!(f, ClarityFault::TokenStatus { .. }))
+        .await;
     match fault {
         Some(ClarityFault::Status { status }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -535,7 +512,7 @@ async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         }
         _ => {}
     }
-    let live = shared.tokens.admits(headers).await;
+    let live = shared.sign_in.tokens.admits(headers).await;
     (!live).then(|| unauthorized(shared))
 }
 
@@ -629,7 +606,7 @@ async fn issue_token(
     headers: &HeaderMap,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> (u8, Response) {
-    let accepted = shared.accepted.lock().await.clone();
+    let accepted = shared.sign_in.accepted().await;
     let message = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -681,13 +658,13 @@ async fn issue_token(
     if accept(&mut ntlm, &accepted, message).is_err() {
         return (3, ntlm_challenge(None));
     }
+    if let Some(ClarityFault::TokenStatus { status }) = shared
+        .faults
+        .next_if(|f| matches!(f, ClarityFault::TokenStatus { .. }))
+        .await
     {
-        let mut faults = shared.faults.lock().await;
-        if let Some(ClarityFault::TokenStatus { status }) = faults.front().cloned() {
-            faults.pop_front();
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (3, error(status, json!({"error": "injected"})));
-        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (3, error(status, json!({"error": "injected"})));
     }
     let Ok(Form(form)) = form else {
         return (
@@ -713,7 +690,7 @@ async fn issue_token(
             ),
         );
     }
-    let ttl = shared.tokens.ttl().await;
+    let ttl = shared.sign_in.tokens.ttl().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -729,7 +706,7 @@ async fn issue_token(
         })),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(fastrand::u64(..).to_le_bytes()),
     );
-    (3, shared.tokens.issue(value).await)
+    (3, shared.sign_in.tokens.issue(value).await)
 }
 
 async fn info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -15,7 +15,7 @@
 //! throttles per Region (the budget is per account and Region, shared by
 //! that Region's instances), and serves DescribeInstance with each alias.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+use crate::control::{Faults, RequestLog, faults_route};
 
 /// One queue as the stand-in knows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -202,8 +204,8 @@ struct Instance {
 
 struct Shared {
     instances: Mutex<Vec<Instance>>,
-    faults: Mutex<VecDeque<ConnectFault>>,
-    log: Mutex<Vec<LoggedRequest>>,
+    faults: Faults<ConnectFault>,
+    log: RequestLog<LoggedRequest>,
     limits: ServiceLimits,
     /// Per signing Region: the metrics APIs' bucket and the others'.
     buckets: Mutex<HashMap<String, (Bucket, Bucket)>>,
@@ -268,8 +270,8 @@ impl ConnectStandin {
                     })
                     .collect(),
             ),
-            faults: Mutex::new(VecDeque::new()),
-            log: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            log: RequestLog::default(),
             limits,
             buckets: Mutex::new(HashMap::new()),
             describe_denied: std::sync::atomic::AtomicBool::new(false),
@@ -280,7 +282,7 @@ impl ConnectStandin {
             .route("/metrics/current/{instance}", post(current_metric_data))
             .route("/metrics/historical/{instance}", post(metric_data))
             .route("/metrics/userdata/{instance}", post(current_user_data))
-            .route("/_standin/faults", post(post_faults))
+            .route("/_standin/faults", faults_route(|s: &Shared| &s.faults))
             .with_state(shared.clone());
         let addr = crate::serve(bind, app).await?;
         Ok(Self { addr, shared })
@@ -310,13 +312,8 @@ impl ConnectStandin {
 
     /// One instance's queues.
     pub async fn set_instance_queues(&self, instance_id: &str, queues: Vec<StandinQueue>) {
-        if let Some(instance) = self
-            .shared
-            .instances
-            .lock()
-            .await
-            .iter_mut()
-            .find(|i| i.spec.id == instance_id)
+        if let Some(instance) =
+            find_instance_mut(&mut self.shared.instances.lock().await, instance_id)
         {
             instance.queues = Arc::new(queues);
         }
@@ -328,10 +325,10 @@ impl ConnectStandin {
 
     /// Every request to `instance_id` answers 500 while `down`.
     pub async fn set_instance_down(&self, instance_id: &str, down: bool) {
-        for instance in self.shared.instances.lock().await.iter_mut() {
-            if instance.spec.id == instance_id {
-                instance.down = down;
-            }
+        if let Some(instance) =
+            find_instance_mut(&mut self.shared.instances.lock().await, instance_id)
+        {
+            instance.down = down;
         }
     }
 
@@ -342,19 +339,20 @@ impl ConnectStandin {
             .describe_denied
             .store(denied, std::sync::atomic::Ordering::Relaxed);
     }
+}
 
-    pub async fn inject(&self, faults: impl IntoIterator<Item = ConnectFault>) {
-        self.shared.faults.lock().await.extend(faults);
-    }
+crate::controls!(ConnectStandin {
+    faults: ConnectFault,
+    log: LoggedRequest
+});
 
-    /// Drops faults not yet applied.
-    pub async fn clear_faults(&self) {
-        self.shared.faults.lock().await.clear();
-    }
+/// The instance with this id, if the stand-in serves it.
+fn find_instance<'a>(instances: &'a [Instance], id: &str) -> Option<&'a Instance> {
+    instances.iter().find(|i| i.spec.id == id)
+}
 
-    pub async fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.log.lock().await.clone()
-    }
+fn find_instance_mut<'a>(instances: &'a mut [Instance], id: &str) -> Option<&'a mut Instance> {
+    instances.iter_mut().find(|i| i.spec.id == id)
 }
 
 /// The Region a SigV4 `Authorization` header's credential scope names
@@ -367,14 +365,6 @@ fn signed_region(headers: &HeaderMap) -> String {
         .and_then(|scope| scope.split('/').nth(2))
         .unwrap_or("")
         .to_owned()
-}
-
-async fn post_faults(
-    State(shared): State<Arc<Shared>>,
-    Json(faults): Json<Vec<ConnectFault>>,
-) -> StatusCode {
-    shared.faults.lock().await.extend(faults);
-    StatusCode::NO_CONTENT
 }
 
 fn error(status: u16, kind: &str, message: &str) -> Response {
@@ -397,7 +387,7 @@ async fn admit(
     body: &Value,
 ) -> Result<(), Response> {
     let region = signed_region(headers);
-    let fault = shared.faults.lock().await.pop_front();
+    let fault = shared.faults.next().await;
     let log = |status: u16| LoggedRequest {
         operation,
         instance: instance.to_owned(),
@@ -428,12 +418,7 @@ async fn admit(
         }
         None => None,
     };
-    let known = shared
-        .instances
-        .lock()
-        .await
-        .iter()
-        .find(|i| i.spec.id == instance)
+    let known = find_instance(&shared.instances.lock().await, instance)
         .map(|i| (i.spec.region.clone(), i.down));
     let rejection = rejection
         .or_else(|| match &known {
@@ -486,7 +471,7 @@ async fn admit(
                 .then(|| error(400, "InvalidParameterException", "MaxResults must be between 1 and 100"))
         });
     let status = rejection.as_ref().map_or(200, |r| r.status().as_u16());
-    shared.log.lock().await.push(log(status));
+    shared.log.record(log(status)).await;
     match rejection {
         Some(response) => Err(response),
         None => Ok(()),
@@ -495,12 +480,7 @@ async fn admit(
 
 /// One instance's queues (none for an instance the stand-in lacks).
 async fn queues_of(shared: &Shared, instance: &str) -> Arc<Vec<StandinQueue>> {
-    shared
-        .instances
-        .lock()
-        .await
-        .iter()
-        .find(|i| i.spec.id == instance)
+    find_instance(&shared.instances.lock().await, instance)
         .map(|i| Arc::clone(&i.queues))
         .unwrap_or_default()
 }
@@ -514,16 +494,19 @@ async fn describe_instance(
         .describe_denied
         .load(std::sync::atomic::Ordering::Relaxed)
     {
-        shared.log.lock().await.push(LoggedRequest {
-            operation: "DescribeInstance",
-            instance: instance.clone(),
-            region: signed_region(&headers),
-            queues_in_filter: 0,
-            groupings: Vec::new(),
-            next_token: None,
-            status: 403,
-            at: Instant::now(),
-        });
+        shared
+            .log
+            .record(LoggedRequest {
+                operation: "DescribeInstance",
+                instance: instance.clone(),
+                region: signed_region(&headers),
+                queues_in_filter: 0,
+                groupings: Vec::new(),
+                next_token: None,
+                status: 403,
+                at: Instant::now(),
+            })
+            .await;
         return error(
             403,
             "AccessDeniedException",
@@ -542,7 +525,7 @@ async fn describe_instance(
         return response;
     }
     let instances = shared.instances.lock().await;
-    let Some(found) = instances.iter().find(|i| i.spec.id == instance) else {
+    let Some(found) = find_instance(&instances, &instance) else {
         return error(404, "ResourceNotFoundException", "Instance not found");
     };
     let region = found.spec.region.as_deref().unwrap_or("us-east-1");

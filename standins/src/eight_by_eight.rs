@@ -7,7 +7,7 @@
 //! wrong key), and a live bearer token on data calls (401 once expired or
 //! revoked). Faults are queued per request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::bearer::{Tokens, error};
+use crate::bearer::error;
+use crate::control::{Faults, Logs, RequestLog, SignIn, faults_route};
 
 /// One call queue as the stand-in knows it; durations in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,11 +96,10 @@ pub struct Accepted {
 
 struct Shared {
     pbx_id: String,
-    accepted: Mutex<Accepted>,
-    tokens: Tokens,
+    sign_in: SignIn<Accepted>,
     queues: Mutex<Vec<EightQueue>>,
-    faults: Mutex<VecDeque<EightFault>>,
-    log: Mutex<Vec<Logged>>,
+    faults: Faults<EightFault>,
+    log: RequestLog<Logged>,
 }
 
 #[derive(Clone)]
@@ -116,11 +116,10 @@ impl EightByEightStandin {
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             pbx_id: pbx_id.to_owned(),
-            accepted: Mutex::new(accepted),
-            tokens: Tokens::new(Duration::from_secs(1800)),
+            sign_in: SignIn::new(accepted, Duration::from_secs(1800)),
             queues: Mutex::new(Vec::new()),
-            faults: Mutex::new(VecDeque::new()),
-            log: Mutex::new(Vec::new()),
+            faults: Faults::default(),
+            log: RequestLog::default(),
         });
         let app = Router::new()
             .route("/v1/oauth/token", post(token))
@@ -129,6 +128,7 @@ impl EightByEightStandin {
                 get(call_queue_metrics),
             )
             .route("/v2/call-queues/real-time/pbxes/{pbx}", get(realtime))
+            .route("/_standin/faults", faults_route(|s: &Shared| &s.faults))
             .with_state(shared.clone());
         let addr = crate::serve(bind, app).await?;
         Ok(Self { addr, shared })
@@ -147,42 +147,18 @@ impl EightByEightStandin {
         self.shared.queues.lock().await.clone()
     }
 
-    pub async fn inject(&self, faults: impl IntoIterator<Item = EightFault>) {
-        self.shared.faults.lock().await.extend(faults);
-    }
-
-    pub async fn clear_faults(&self) {
-        self.shared.faults.lock().await.clear();
-    }
-
-    /// How long tokens issued from now on live (8x8: 1800 s).
-    pub async fn set_token_ttl(&self, ttl: Duration) {
-        self.shared.tokens.set_ttl(ttl).await;
-    }
-
-    /// Every token issued so far stops working, as at expiry.
-    pub async fn expire_tokens(&self) {
-        self.shared.tokens.expire_all().await;
-    }
-
-    /// The credentials accepted from now on (a rotation).
-    pub async fn set_accepted(&self, accepted: Accepted) {
-        *self.shared.accepted.lock().await = accepted;
-    }
-
-    pub async fn log(&self) -> Vec<Logged> {
-        self.shared.log.lock().await.clone()
-    }
-
     /// Requests of one operation, answered with any status.
     pub async fn count(&self, operation: &str) -> usize {
-        self.log()
-            .await
-            .iter()
-            .filter(|l| l.operation == operation)
-            .count()
+        self.count_where(|l| l.operation == operation).await
     }
 }
+
+// Tokens live 1800 s, as 8x8's do, unless a test says otherwise.
+crate::controls!(EightByEightStandin {
+    faults: EightFault,
+    log: Logged,
+    sign_in: Accepted
+});
 
 async fn record(
     shared: &Shared,
@@ -190,11 +166,14 @@ async fn record(
     query: HashMap<String, String>,
     response: Response,
 ) -> Response {
-    shared.log.lock().await.push(Logged {
-        operation,
-        status: response.status().as_u16(),
-        query,
-    });
+    shared
+        .log
+        .record(Logged {
+            operation,
+            status: response.status().as_u16(),
+            query,
+        })
+        .await;
     response
 }
 
@@ -218,15 +197,15 @@ async fn issue_token(
     headers: &HeaderMap,
     form: Result<Form<Login>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    if let Some(EightFault::TokenStatus { status }) = shared
+        .faults
+        .next_if(|f| matches!(f, EightFault::TokenStatus { .. }))
+        .await
     {
-        let mut faults = shared.faults.lock().await;
-        if let Some(EightFault::TokenStatus { status }) = faults.front().cloned() {
-            faults.pop_front();
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return error(status, json!({"error": "injected"}));
-        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error(status, json!({"error": "injected"}));
     }
-    let accepted = shared.accepted.lock().await.clone();
+    let accepted = shared.sign_in.accepted().await;
     if headers.get("8x8-apikey").and_then(|v| v.to_str().ok()) != Some(accepted.api_key.as_str()) {
         return error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
     }
@@ -242,7 +221,7 @@ async fn issue_token(
         );
     }
     let value = format!("eyJ.{:016x}.sig", fastrand::u64(..));
-    shared.tokens.issue(value).await
+    shared.sign_in.tokens.issue(value).await
 }
 
 async fn call_queue_metrics(
@@ -272,13 +251,10 @@ async fn data(
     headers: &HeaderMap,
     successor: bool,
 ) -> Response {
-    let fault = {
-        let mut faults = shared.faults.lock().await;
-        match faults.front() {
-            Some(EightFault::TokenStatus { .. }) | None => None,
-            Some(_) => faults.pop_front(),
-        }
-    };
+    let fault = shared
+        .faults
+        .next_if(|f| !matches!(f, EightFault::TokenStatus { .. }))
+        .await;
     if let Some(EightFault::Delay { millis }) = fault {
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
@@ -286,14 +262,14 @@ async fn data(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error(status, json!({"message": "injected fault"}));
     }
-    let api_key = shared.accepted.lock().await.api_key.clone();
+    let api_key = shared.sign_in.accepted().await.api_key;
     if headers.get("8x8-apikey").and_then(|v| v.to_str().ok()) != Some(api_key.as_str()) {
         return error(
             StatusCode::UNAUTHORIZED,
             json!({"message": "invalid API key"}),
         );
     }
-    if !shared.tokens.admits(headers).await {
+    if !shared.sign_in.tokens.admits(headers).await {
         return error(
             StatusCode::UNAUTHORIZED,
             json!({"message": "token expired or invalid"}),

@@ -11,6 +11,7 @@ pub mod bearer;
 pub mod clarity;
 pub mod connect;
 pub mod contact_events;
+pub mod control;
 pub mod eight_by_eight;
 pub mod eventbridge;
 pub mod simulation;

@@ -7,7 +7,6 @@
 //! bodies. Control it in-process through [`SymbeeStandin`] or over HTTP
 //! under `/_standin/` (see [`router`]).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +22,8 @@ use axum::routing::{post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+use crate::control::{Faults, faults_route};
 
 pub const PATH: &str =
     "/symbee-connect-stats-service/svc/rs/RealtimeStatsService/retrieveQueueInfo";
@@ -121,7 +122,7 @@ struct Shared {
     tenant: Tenant,
     key: ExpectedKey,
     queues: Mutex<Vec<Value>>,
-    faults: Mutex<VecDeque<Fault>>,
+    faults: Faults<Fault>,
     requests: AtomicU64,
     unauthorized: AtomicU64,
     last_body: Mutex<Option<Value>>,
@@ -145,7 +146,7 @@ impl SymbeeStandin {
             tenant,
             key,
             queues: Mutex::new(Vec::new()),
-            faults: Mutex::new(VecDeque::new()),
+            faults: Faults::default(),
             requests: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
             last_body: Mutex::new(None),
@@ -169,16 +170,6 @@ impl SymbeeStandin {
         *self.shared.queues.lock().await = queues;
     }
 
-    /// Queues faults for the next requests, one each, in order.
-    pub async fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.shared.faults.lock().await.extend(faults);
-    }
-
-    /// Drops faults not yet applied.
-    pub async fn clear_faults(&self) {
-        self.shared.faults.lock().await.clear();
-    }
-
     /// Requests answered so far, rejected ones included.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
@@ -195,6 +186,8 @@ impl SymbeeStandin {
     }
 }
 
+crate::controls!(SymbeeStandin { faults: Fault });
+
 /// The API route plus `/_standin/queues` (PUT, a JSON array) and
 /// `/_standin/faults` (POST, a JSON array of [`Fault`]) for control from
 /// scripts.
@@ -202,7 +195,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(PATH, post(retrieve_queue_info))
         .route("/_standin/queues", put(put_queues))
-        .route("/_standin/faults", post(post_faults))
+        .route("/_standin/faults", faults_route(|s: &Shared| &s.faults))
         .with_state(shared)
 }
 
@@ -211,14 +204,6 @@ async fn put_queues(
     Json(queues): Json<Vec<Value>>,
 ) -> StatusCode {
     *shared.queues.lock().await = queues;
-    StatusCode::NO_CONTENT
-}
-
-async fn post_faults(
-    State(shared): State<Arc<Shared>>,
-    Json(faults): Json<Vec<Fault>>,
-) -> StatusCode {
-    shared.faults.lock().await.extend(faults);
     StatusCode::NO_CONTENT
 }
 
@@ -251,7 +236,7 @@ async fn retrieve_queue_info(
     body: Bytes,
 ) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let fault = shared.faults.lock().await.pop_front();
+    let fault = shared.faults.next().await;
     if let Some(Fault::Delay { millis }) = fault {
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }

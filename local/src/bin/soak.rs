@@ -35,6 +35,7 @@ use local_run::{Running, Settings, invoke_poller, start};
 use serde_json::{Value, json};
 use standins::aws_front::{AwsFault, EventsFault, EventsMode, FaultProxy};
 use standins::connect::ConnectFault;
+use standins::control::{Controlled, SignsIn};
 use standins::eight_by_eight::EightFault;
 use standins::symbee::Fault;
 use tokio::sync::Mutex;

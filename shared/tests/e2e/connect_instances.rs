@@ -183,7 +183,7 @@ async fn three_instances_in_two_regions_are_one_snapshot() {
 
     // AND every request was signed for its instance's Region (the stand-in
     // refuses any other with 403), none went astray
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(requests.iter().all(|r| r.status == 200), "{requests:?}");
     for (id, region, _) in INSTANCES {
         assert!(
@@ -321,7 +321,7 @@ async fn instances_in_one_region_share_its_budget() {
 
     // THEN every instance answered and Connect never had to throttle us
     assert!(every_instance_ok(&report), "{report:?}");
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(
         requests.iter().all(|r| r.status != 429),
         "the stand-in throttled us"
@@ -376,7 +376,7 @@ async fn without_describe_instance_the_alias_is_the_id_and_polling_goes_on() {
         assert_eq!(instance.instance_alias, instance.instance_id);
     }
     let describes = standin
-        .requests()
+        .log()
         .await
         .iter()
         .filter(|r| r.operation == "DescribeInstance")
@@ -466,7 +466,7 @@ async fn an_instance_connect_does_not_have_and_a_wrong_region_fail_alone() {
         assert!(error.message.contains(http), "{id}: {}", error.message);
     }
     // (the stand-in saw the bare id signed for the function's Region)
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(
         requests
             .iter()

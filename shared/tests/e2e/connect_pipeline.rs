@@ -161,7 +161,7 @@ async fn two_hundred_fifty_queues_every_one_once_with_its_figures() {
     assert_each_queue_once(&harness, &standin.queues().await, 0).await;
 
     // AND no request named more than 100 queues, and pages were followed
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(requests.iter().all(|r| r.queues_in_filter <= 100));
     let current: Vec<_> = requests
         .iter()
@@ -230,7 +230,7 @@ async fn five_thousand_queues_beside_symbee_within_the_budget() {
     assert_each_queue_once(&harness, &standin.queues().await, 2).await;
 
     // AND the client paced itself: Connect never had to throttle it
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(
         requests.iter().all(|r| r.status != 429),
         "the stand-in throttled us"
@@ -259,7 +259,7 @@ async fn at_connects_real_rates_the_limiter_keeps_inside_the_budget() {
     let report = poller.run_cycle().await;
 
     assert!(report.wrote_everything(), "{report:?}");
-    assert!(standin.requests().await.iter().all(|r| r.status != 429));
+    assert!(standin.log().await.iter().all(|r| r.status != 429));
     assert_eq!(calls.throttled.load(Ordering::Relaxed), 0);
 }
 
@@ -342,11 +342,11 @@ async fn discovery_and_intraday_are_not_repeated_every_cycle() {
     );
 
     poller.run_cycle().await;
-    let first = standin.requests().await.len();
+    let first = standin.log().await.len();
     let second = poller.run_cycle().await;
 
     assert!(second.wrote_everything());
-    let later: Vec<_> = standin.requests().await.into_iter().skip(first).collect();
+    let later: Vec<_> = standin.log().await.into_iter().skip(first).collect();
     assert!(
         later.iter().all(|r| r.operation == "GetCurrentMetricData"),
         "{later:?}"
@@ -391,7 +391,7 @@ async fn agent_detail_rotates_through_queues_within_its_call_budget() {
     let snapshot = harness.store().latest_snapshot().await.unwrap().unwrap();
 
     let user_calls = standin
-        .requests()
+        .log()
         .await
         .iter()
         .filter(|r| r.operation == "GetCurrentUserData")
@@ -543,7 +543,7 @@ async fn with_the_breakdown_off_every_estimate_is_the_models() {
         );
         assert!(queue.counters.estimated_wait_time.is_some());
     }
-    let requests = standin.requests().await;
+    let requests = standin.log().await;
     assert!(
         requests
             .iter()

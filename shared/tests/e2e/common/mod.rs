@@ -321,6 +321,8 @@ impl Harness {
     }
 }
 
+/// The stand-ins' shared control verbs (inject, log, expire_tokens, ...).
+pub use standins::control::{Controlled, Logs, SignsIn};
 #[allow(unused_imports)] // Not every test binary serves synthetic queues.
 pub use standins::symbee::synthetic_queues as symbee_queues;
 
