@@ -12,15 +12,6 @@ use queue_stats::source::QueueSource;
 use queue_stats::store::SnapshotReader;
 use standins::connect::{ConnectFault, ServiceLimits, StandinQueue};
 
-fn fast_limits() -> ServiceLimits {
-    ServiceLimits {
-        metrics_rate: 200.0,
-        metrics_burst: 8.0,
-        other_rate: 200.0,
-        other_burst: 5.0,
-    }
-}
-
 const FAST_CLIENT: &[(&str, &str)] = &[
     ("CONNECT_METRICS_RATE", "200"),
     ("CONNECT_OTHER_RATE", "200"),
@@ -148,7 +139,7 @@ async fn assert_each_queue_once(harness: &Harness, served: &[StandinQueue], symb
 async fn two_hundred_fifty_queues_every_one_once_with_its_figures() {
     // GIVEN Connect with 250 queues (every tenth idle, so without rows)
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(250, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(250, FAST_CONNECT).await;
     let source = connect_source(&connect_sdk, FAST_CLIENT);
     let poller = harness.poller_with(vec![Arc::new(source)], Duration::from_secs(10));
 
@@ -266,7 +257,7 @@ async fn at_connects_real_rates_the_limiter_keeps_inside_the_budget() {
 #[tokio::test]
 async fn throttling_is_absorbed_without_losing_a_queue() {
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(250, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(250, FAST_CONNECT).await;
     standin
         .inject([
             ConnectFault::Throttle,
@@ -290,7 +281,7 @@ async fn throttling_is_absorbed_without_losing_a_queue() {
 async fn a_connect_failure_is_reported_while_symbee_is_still_written() {
     let harness = Harness::new().await;
     harness.standin.set_queues(symbee_queues(3)).await;
-    let (standin, connect_sdk) = connect_standin(20, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(20, FAST_CONNECT).await;
     standin
         .inject(std::iter::repeat_n(ConnectFault::InternalError, 50))
         .await;
@@ -319,7 +310,7 @@ async fn a_connect_failure_is_reported_while_symbee_is_still_written() {
 #[tokio::test]
 async fn a_slow_connect_times_out_and_is_reported() {
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(20, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(20, FAST_CONNECT).await;
     standin
         .inject([ConnectFault::Delay { millis: 3_000 }])
         .await;
@@ -335,7 +326,7 @@ async fn a_slow_connect_times_out_and_is_reported() {
 #[tokio::test]
 async fn discovery_and_intraday_are_not_repeated_every_cycle() {
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(30, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(30, FAST_CONNECT).await;
     let poller = harness.poller_with(
         vec![Arc::new(connect_source(&connect_sdk, FAST_CLIENT))],
         Duration::from_secs(10),
@@ -358,7 +349,7 @@ async fn discovery_and_intraday_are_not_repeated_every_cycle() {
 
 #[tokio::test]
 async fn an_explicit_queue_list_narrows_what_is_polled() {
-    let (standin, connect_sdk) = connect_standin(30, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(30, FAST_CONNECT).await;
     let served = standin.queues().await;
     let list = format!("{},{}", served[3].id, served[7].arn);
     let source = connect_source(
@@ -375,7 +366,7 @@ async fn an_explicit_queue_list_narrows_what_is_polled() {
 #[tokio::test]
 async fn agent_detail_rotates_through_queues_within_its_call_budget() {
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(12, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(12, FAST_CONNECT).await;
     let source = connect_source(
         &connect_sdk,
         &[
@@ -434,7 +425,7 @@ async fn agent_detail_rotates_through_queues_within_its_call_budget() {
 async fn the_stand_in_enforces_connects_hundred_queue_limit() {
     // The stand-in must refuse what Connect refuses, or the tests above
     // would prove nothing about batching.
-    let (standin, connect_sdk) = connect_standin(150, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(150, FAST_CONNECT).await;
     let client = aws_sdk_connect::Client::new(&connect_sdk);
     let ids: Vec<String> = standin
         .queues()
@@ -470,7 +461,7 @@ async fn the_stand_in_enforces_connects_hundred_queue_limit() {
 async fn the_stand_in_refuses_an_estimated_wait_without_queue_and_channel_grouping() {
     // As Connect does: ESTIMATED_WAIT_TIME needs QUEUE and CHANNEL
     // groupings and a channel filter, which only the breakdown's calls have.
-    let (standin, connect_sdk) = connect_standin(3, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(3, FAST_CONNECT).await;
     let client = aws_sdk_connect::Client::new(&connect_sdk);
     let queue = standin.queues().await.remove(1);
     use aws_sdk_connect::types::{
@@ -515,7 +506,7 @@ async fn the_stand_in_refuses_an_estimated_wait_without_queue_and_channel_groupi
 #[tokio::test]
 async fn with_the_breakdown_off_every_estimate_is_the_models() {
     let harness = Harness::new().await;
-    let (standin, connect_sdk) = connect_standin(20, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(20, FAST_CONNECT).await;
     let poller = harness.poller_with_connect(
         &connect_sdk,
         &[
@@ -554,7 +545,7 @@ async fn with_the_breakdown_off_every_estimate_is_the_models() {
 
 #[tokio::test]
 async fn ungrouped_oldest_contact_age_comes_in_milliseconds_as_from_connect() {
-    let (standin, connect_sdk) = connect_standin(3, fast_limits()).await;
+    let (standin, connect_sdk) = connect_standin(3, FAST_CONNECT).await;
     let client = aws_sdk_connect::Client::new(&connect_sdk);
     let queue = standin.queues().await.remove(1);
     let output = client

@@ -14,6 +14,7 @@ mod connect_instances;
 mod connect_pipeline;
 mod contact_events;
 mod contact_flow;
+mod credentialed_sources;
 mod eight_by_eight_pipeline;
 mod estimated_wait;
 mod level_events;

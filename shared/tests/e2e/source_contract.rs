@@ -217,16 +217,7 @@ async fn symbee_honours_the_source_contract() {
 
 #[tokio::test]
 async fn connect_honours_the_source_contract() {
-    let (standin, sdk) = connect_standin(
-        0,
-        standins::connect::ServiceLimits {
-            metrics_rate: 200.0,
-            metrics_burst: 8.0,
-            other_rate: 200.0,
-            other_burst: 5.0,
-        },
-    )
-    .await;
+    let (standin, sdk) = connect_standin(0, FAST_CONNECT).await;
     let world = ConnectWorld(standin, sdk);
     contract(&world).await;
     assert_eq!(world.source_serving(1).await.name(), SourceName::Connect);

@@ -323,6 +323,9 @@ impl Harness {
 
 /// The stand-ins' shared control verbs (inject, log, expire_tokens, ...).
 pub use standins::control::{Controlled, Logs, SignsIn};
+
+mod credentialed;
+pub use credentialed::*;
 #[allow(unused_imports)] // Not every test binary serves synthetic queues.
 pub use standins::symbee::synthetic_queues as symbee_queues;
 
@@ -436,6 +439,15 @@ pub fn zone_in_daytime() -> &'static str {
         })
         .unwrap()
 }
+
+/// Connect's budget raised far enough that a test's handful of calls is
+/// never throttled (its burst still small enough to pace a big floor).
+pub const FAST_CONNECT: standins::connect::ServiceLimits = standins::connect::ServiceLimits {
+    metrics_rate: 200.0,
+    metrics_burst: 8.0,
+    other_rate: 200.0,
+    other_burst: 5.0,
+};
 
 /// A Connect stand-in with `n` queues and an SDK configuration whose
 /// Connect endpoint is the stand-in (as `AWS_ENDPOINT_URL_CONNECT` does).
@@ -621,138 +633,6 @@ impl Harness {
         let mut all = pairs(settings);
         all.extend_from_slice(extra);
         self.poller(&all)
-    }
-}
-
-pub const EIGHT_PBX: &str = "pbxStandin01";
-
-/// An 8x8 stand-in and the credentials secret it accepts, on moto in the
-/// function's own region (the source's default secrets region).
-pub struct EightWorld {
-    pub standin: standins::eight_by_eight::EightByEightStandin,
-    pub secret_id: String,
-    pub accepted: standins::eight_by_eight::Accepted,
-}
-
-impl EightWorld {
-    pub async fn start(sdk: &SdkConfig) -> Self {
-        let accepted = standins::eight_by_eight::Accepted {
-            api_key: format!("apikey-{}", uuid::Uuid::new_v4().simple()),
-            username: "wallboard@example.com".into(),
-            password: "Pa55-word-v1-QWERTY".into(),
-        };
-        let standin = standins::eight_by_eight::EightByEightStandin::start(
-            "127.0.0.1:0".parse().unwrap(),
-            EIGHT_PBX,
-            accepted.clone(),
-        )
-        .await
-        .unwrap();
-        standin
-            .set_queues(standins::eight_by_eight::synthetic_queues(14))
-            .await;
-        let world = Self {
-            standin,
-            secret_id: unique("EIGHTX8_WORK_ANALYTICS"),
-            accepted,
-        };
-        world
-            .store_secret(sdk, &world.accepted.password.clone())
-            .await;
-        world
-    }
-
-    /// Writes the credentials secret with `password`.
-    pub async fn store_secret(&self, sdk: &SdkConfig, password: &str) {
-        let json = serde_json::json!({
-            "apiKey": self.accepted.api_key,
-            "username": self.accepted.username,
-            "password": password,
-        });
-        put_secret(sdk, &self.secret_id, &json.to_string()).await;
-    }
-
-    /// The settings that turn the 8x8 source on against this stand-in.
-    pub fn settings(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("EIGHTX8_PBX_ID", EIGHT_PBX.to_owned()),
-            ("EIGHTX8_SECRET_ID", self.secret_id.clone()),
-            ("EIGHTX8_BASE_URL", self.standin.base_url()),
-            ("EIGHTX8_TIMEOUT_MS", "1000".to_owned()),
-        ]
-    }
-}
-
-/// The Clarity stand-in with its service account's secret on moto.
-pub struct ClarityWorld {
-    pub standin: standins::clarity::ClarityStandin,
-    pub secret_id: String,
-    pub accepted: standins::clarity::Accepted,
-}
-
-impl ClarityWorld {
-    pub async fn start(sdk: &SdkConfig) -> Self {
-        let accepted = standins::clarity::Accepted {
-            username: "CORP\\svc-wallboard".into(),
-            password: "Clar1ty-Pa55-v1-LKJH".into(),
-            client_id: "0224C392-3845-4AC0-B1A0-D63706181BA7".into(),
-        };
-        let standin = standins::clarity::ClarityStandin::start(
-            "127.0.0.1:0".parse().unwrap(),
-            accepted.clone(),
-        )
-        .await
-        .unwrap();
-        standin
-            .set_queues(standins::clarity::synthetic_queues(6))
-            .await;
-        let world = Self {
-            standin,
-            secret_id: unique("CLARITY_CONNECT_SERVICE_ACCOUNT"),
-            accepted,
-        };
-        world
-            .store_secret(sdk, &world.accepted.password.clone())
-            .await;
-        world
-    }
-
-    /// Writes the service account's secret with `password`.
-    pub async fn store_secret(&self, sdk: &SdkConfig, password: &str) {
-        let json = serde_json::json!({
-            "username": self.accepted.username,
-            "password": password,
-        });
-        put_secret(sdk, &self.secret_id, &json.to_string()).await;
-    }
-
-    /// The settings that turn the Clarity source on against this stand-in.
-    pub fn settings(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("CLARITY_BASE_URL", self.standin.base_url()),
-            ("CLARITY_CLIENT_ID", self.accepted.client_id.clone()),
-            ("CLARITY_SECRET_ID", self.secret_id.clone()),
-            ("CLARITY_TIMEOUT_MS", "2000".to_owned()),
-        ]
-    }
-
-    /// The source alone, built from [`Self::settings`] plus `extra`.
-    pub fn source(
-        &self,
-        deps: &SourceDeps,
-        extra: &[(&'static str, &str)],
-    ) -> Arc<dyn queue_stats::source::QueueSource> {
-        use queue_stats::source::SourceConfig;
-        let settings = self.settings();
-        let mut pairs = pairs(&settings);
-        pairs.extend_from_slice(extra);
-        queue_stats::source::clarity::ClarityConfig::from_settings(
-            &queue_stats::config::Settings::from_pairs(&pairs),
-        )
-        .unwrap()
-        .unwrap()
-        .build(deps)
-        .unwrap()
     }
 }
 
