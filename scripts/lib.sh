@@ -44,6 +44,33 @@ build_binaries() {
   fi
 }
 
+# Runs the workspace's tests (arguments: which to leave out, as
+# "module::" prefixes, then `--` and filters for the runner) with
+# cargo-nextest where the machine has it (.config/nextest.toml: four at a
+# time, the long ones first), or `cargo test`; both build nothing the one
+# build did not. Prints the runner's output.
+run_tests() {
+  local skips=() skip
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    skips+=("$1")
+    shift
+  done
+  [ "${1:-}" = "--" ] && shift
+  if cargo nextest --version >/dev/null 2>&1; then
+    local filter="all()"
+    for skip in "${skips[@]}"; do
+      filter="$filter - test(/^${skip}/)"
+    done
+    cargo nextest run --workspace --locked --no-tests=warn -E "$filter" "$@"
+  else
+    local args=()
+    for skip in "${skips[@]}"; do
+      args+=(--skip "$skip")
+    done
+    cargo test --workspace --locked "$@" -- "${args[@]}"
+  fi
+}
+
 # Clippy during the build instead of beside it: the workspace's crates are
 # compiled by clippy-driver (what `cargo clippy` itself sets up, but for a
 # real build rather than a check), with every warning an error. The same

@@ -13,6 +13,9 @@ count_tests() {
   local label="$1"
   shift
   awk -v label="$label" '/^test result:/ { passed += $4; failed += $6 }
+       /^ *Summary \[.*tests? run:/ { for (i = 2; i <= NF; i++) {
+           if ($i ~ /^passed/) passed += $(i - 1)
+           if ($i ~ /^failed/) failed += $(i - 1) } }
        /^local-run:/ { passed += $2; failed += $4 }
        /^mcp-(client|conformance):/ { passed += $2; failed += $4 }
        /^Ran [0-9]+ tests? in/ { passed += $2 }
@@ -57,10 +60,10 @@ export QS_BUILD_WITH_TESTS=1
 step "cargo build with clippy (every target, once)"
 build_binaries
 
-step "cargo test"
+step "the tests (cargo nextest, or cargo test)"
 mkdir -p target
 set +e
-cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.log
+run_tests -- "$@" 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole run: cargo's own last line is a doc-test
@@ -87,8 +90,8 @@ read -r DYNALITE DYNALITE_PID < <(start_node_emulator dynalite target/dynalite.l
 read -r KINESALITE KINESALITE_PID < <(start_node_emulator kinesalite target/kinesalite.log --createStreamMs 0 --deleteStreamMs 0 --updateStreamMs 0 --shardLimit 100000)
 set +e
 AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_ENDPOINT_URL_DYNAMODB="$DYNALITE" AWS_ENDPOINT_URL_KINESIS="$KINESALITE" \
-  cargo test --workspace --locked --test e2e -- --skip partial_failures:: --skip estimated_wait:: \
-  --skip source_contract:: --skip eight_by_eight_pipeline:: --skip clarity_pipeline:: --skip credentialed_sources:: --skip connect_instances:: \
+  run_tests partial_failures:: estimated_wait:: source_contract:: eight_by_eight_pipeline:: \
+  clarity_pipeline:: credentialed_sources:: connect_instances:: -- --test e2e \
   2>&1 | tee target/test-output-second-emulator.log
 status=${PIPESTATUS[0]}
 set -e
