@@ -141,6 +141,14 @@ fn retry_delay(attempts: u32) -> Duration {
     ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
+/// Where a snapshot comes from: a poll of every source, or contact events
+/// moving the last poll's Connect figures between polls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotKind {
+    Poll,
+    Interim,
+}
+
 /// The announcer's memory: announced state, changes being held, the outbox.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -179,12 +187,21 @@ impl Ledger {
         self.unsaved = unsaved;
     }
 
+    /// Takes a snapshot of this kind: see [`Ledger::observe`] and
+    /// [`Ledger::observe_interim`].
+    pub fn observe_as(&mut self, kind: SnapshotKind, snapshot: &Snapshot, hold: u32) {
+        match kind {
+            SnapshotKind::Poll => self.observe(snapshot, hold),
+            SnapshotKind::Interim => self.observe_interim(snapshot, hold),
+        }
+    }
+
     /// Takes one poll's snapshot: adopts new normal queues, holds changes,
     /// and puts the ones that held long enough in the outbox.
     pub fn observe(&mut self, snapshot: &Snapshot, hold: u32) {
         let hold = hold.max(1);
         for queue in &snapshot.queues {
-            self.observe_queue(queue, snapshot, hold, true);
+            self.observe_queue(queue, snapshot, hold, SnapshotKind::Poll);
         }
         for status in &snapshot.sources {
             self.observe_source(status, snapshot, hold);
@@ -200,11 +217,17 @@ impl Ledger {
     pub fn observe_interim(&mut self, snapshot: &Snapshot, hold: u32) {
         let hold = hold.max(1);
         for queue in &snapshot.queues {
-            self.observe_queue(queue, snapshot, hold, false);
+            self.observe_queue(queue, snapshot, hold, SnapshotKind::Interim);
         }
     }
 
-    fn observe_queue(&mut self, queue: &QueueStats, snapshot: &Snapshot, hold: u32, poll: bool) {
+    fn observe_queue(
+        &mut self,
+        queue: &QueueStats,
+        snapshot: &Snapshot,
+        hold: u32,
+        kind: SnapshotKind,
+    ) {
         let level = queue.level.unwrap_or_default();
         let key = queue_hash(&queue.source, &queue.queue_id);
         // Stale or no figures: nothing to say about this queue. Its
@@ -238,7 +261,8 @@ impl Ledger {
             .entry(key)
             .and_modify(|h| {
                 if h.level == level {
-                    h.cycles += u32::from(poll);
+                    // Only a poll advances a hold (see observe_interim).
+                    h.cycles += u32::from(kind == SnapshotKind::Poll);
                 } else {
                     *h = Held {
                         level,

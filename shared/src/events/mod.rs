@@ -37,7 +37,9 @@ use tokio::time::Instant;
 
 use crate::model::Snapshot;
 use crate::store::StoreError;
-pub use ledger::{AnnouncedState, Delivery, LEVEL_DETAIL_TYPE, Outgoing, SOURCE_DETAIL_TYPE};
+pub use ledger::{
+    AnnouncedState, Delivery, LEVEL_DETAIL_TYPE, Outgoing, SOURCE_DETAIL_TYPE, SnapshotKind,
+};
 use ledger::{Batch, Ledger};
 
 pub const EVENT_SOURCE: &str = "queue-stats";
@@ -135,19 +137,14 @@ impl Announcer {
     /// fails the cycle. The work runs as its own task: dropping this
     /// future leaves it to finish, so no accepted entry goes unrecorded.
     pub async fn announce(&self, snapshot: Arc<Snapshot>) -> AnnounceReport {
-        self.announce_observed(snapshot, true).await
+        self.announce_as(SnapshotKind::Poll, snapshot).await
     }
 
-    /// As [`Announcer::announce`], for an interim snapshot (contact events
-    /// between polls): only polls advance a change's hold
-    /// ([`Ledger::observe_interim`]).
-    pub async fn announce_interim(&self, snapshot: Arc<Snapshot>) -> AnnounceReport {
-        self.announce_observed(snapshot, false).await
-    }
-
-    async fn announce_observed(&self, snapshot: Arc<Snapshot>, poll: bool) -> AnnounceReport {
+    /// As [`Announcer::announce`], for a snapshot of this kind: only polls
+    /// advance a change's hold ([`Ledger::observe_interim`]).
+    pub async fn announce_as(&self, kind: SnapshotKind, snapshot: Arc<Snapshot>) -> AnnounceReport {
         let inner = self.inner.clone();
-        match tokio::spawn(async move { inner.run(&snapshot, poll).await }).await {
+        match tokio::spawn(async move { inner.run(kind, &snapshot).await }).await {
             Ok(report) => report,
             Err(err) => {
                 tracing::error!(error = %err, "the level-event sender stopped");
@@ -167,7 +164,7 @@ impl Inner {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn run(&self, snapshot: &Snapshot, poll: bool) -> AnnounceReport {
+    async fn run(&self, kind: SnapshotKind, snapshot: &Snapshot) -> AnnounceReport {
         let _one_at_a_time = self.sending.lock().await;
         let deadline = Instant::now() + self.settings.budget;
         if self.lock().is_none() {
@@ -185,13 +182,7 @@ impl Inner {
             }
         }
         let hold = self.settings.hold_cycles;
-        self.with_ledger(|ledger| {
-            if poll {
-                ledger.observe(snapshot, hold)
-            } else {
-                ledger.observe_interim(snapshot, hold)
-            }
-        });
+        self.with_ledger(|ledger| ledger.observe_as(kind, snapshot, hold));
         // Folding changes no entry's fate: the pending count stands.
         let report = self.send_until(deadline).await;
         self.fold_if_due(report.events_pending).await;

@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::estimate::WaitEstimator;
-use crate::events::{AnnounceReport, Announcer};
+use crate::events::{AnnounceReport, Announcer, SnapshotKind};
 use crate::levels::LevelRules;
 use crate::model::{
     DeliveryProvider, InstanceRef, QueueStats, Snapshot, SourceName, SourceState, SourceStatus,
@@ -350,7 +350,8 @@ impl Poller {
             feed.baseline(snapshot.clone());
         }
         let records = records_for(&snapshot, self.tenant.as_ref());
-        let (stored, published, announced) = self.write(&snapshot, records, true).await;
+        let (stored, published, announced) =
+            self.write(SnapshotKind::Poll, &snapshot, records).await;
         let mut report = self.report(&snapshot, started, stored, published);
         report.events = announced;
         self.observer.record(&report);
@@ -361,9 +362,9 @@ impl Poller {
     /// `records`) and the announcer (a poll's, or an interim snapshot's).
     async fn write(
         &self,
+        kind: SnapshotKind,
         snapshot: &Arc<Snapshot>,
         records: Vec<crate::sink::record::PreparedRecord>,
-        poll: bool,
     ) -> (
         Result<PutOutcome, StoreError>,
         PublishReport,
@@ -385,8 +386,7 @@ impl Poller {
             // between a send and its record.
             async {
                 match &self.announcer {
-                    Some(announcer) if poll => announcer.announce(snapshot.clone()).await,
-                    Some(announcer) => announcer.announce_interim(snapshot.clone()).await,
+                    Some(announcer) => announcer.announce_as(kind, snapshot.clone()).await,
                     None => AnnounceReport::default(),
                 }
             }
@@ -408,36 +408,31 @@ impl Poller {
             let now = Instant::now();
             if feed.pending() && feed.next_write_in(now).is_zero() {
                 // What arrived while the write waited for its turn goes in
-                // it too: short polls (no wait) until the queue is empty,
-                // at most ten, so a contact is never held for a second write.
-                for _ in 0..10 {
-                    let drained = feed.receive_once(Duration::ZERO).await;
-                    let more = drained.received >= MAX_RECEIVE;
-                    report.merge(drained);
-                    if !more {
-                        break;
-                    }
-                }
+                // it too, so a contact is never held for a second write.
+                receive_backlog(feed, &mut report, 10).await;
                 self.write_interim(feed).await;
                 continue;
             }
             if now >= until {
                 break;
             }
+            if backlog {
+                // One batch of ten per write would fall behind any busy
+                // floor: short polls until the backlog is gone, a write's
+                // turn checked between them.
+                backlog = receive_backlog(feed, &mut report, 1).await;
+                continue;
+            }
             let mut wait = until - now;
             if feed.pending() {
                 wait = wait.min(feed.next_write_in(now));
             }
-            if wait < Duration::from_secs(1) && !backlog {
+            if wait < Duration::from_secs(1) {
                 // SQS waits whole seconds; the next write or poll is sooner.
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            // Behind a backlog, short polls (no wait) until it is gone: one
-            // batch of ten per write would fall behind any busy floor.
-            let drained = feed
-                .receive_once(if backlog { Duration::ZERO } else { wait })
-                .await;
+            let drained = feed.receive_once(wait).await;
             backlog = drained.received >= MAX_RECEIVE;
             let failed = drained.queue_errors > 0;
             report.merge(drained);
@@ -477,7 +472,12 @@ impl Poller {
             }
         }
         let snapshot = Arc::new(snapshot);
+        // Only the moved queues' records; the rest of the snapshot as is,
+        // without a copy of every queue.
         let moved = Snapshot {
+            snapshot_id: snapshot.snapshot_id.clone(),
+            observed_at: snapshot.observed_at,
+            sources: snapshot.sources.clone(),
             queues: snapshot
                 .queues
                 .iter()
@@ -489,10 +489,9 @@ impl Poller {
                 })
                 .cloned()
                 .collect(),
-            ..(*snapshot).clone()
         };
         let records = records_for(&moved, self.tenant.as_ref());
-        let (stored, published, _) = self.write(&snapshot, records, false).await;
+        let (stored, published, _) = self.write(SnapshotKind::Interim, &snapshot, records).await;
         match stored {
             Ok(_) => tracing::info!(
                 snapshot_id = %snapshot.snapshot_id,
@@ -661,6 +660,21 @@ pub fn one_source_per_queue(
             .get(&q.delivery_provider)
             .is_none_or(|owner| owner == source)
     });
+}
+
+/// Short polls (no wait), at most `max`, while each comes back full;
+/// says whether the last one did (more are waiting). Failures are counted
+/// in `report` and end the run: the caller decides how long to back off.
+async fn receive_backlog(feed: &ContactEventFeed, report: &mut DrainReport, max: usize) -> bool {
+    for _ in 0..max {
+        let drained = feed.receive_once(Duration::ZERO).await;
+        let full = drained.received >= MAX_RECEIVE;
+        report.merge(drained);
+        if !full {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

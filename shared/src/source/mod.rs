@@ -67,6 +67,23 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Whether asking again later may well succeed: throttling, a timeout,
+    /// a dropped connection, a 5xx. Credentials, configuration and answers
+    /// we cannot read stay wrong until someone changes something.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Throttled { .. }
+            | Self::RequestTimeout { .. }
+            | Self::CycleTimeout { .. }
+            | Self::Transport { .. } => true,
+            Self::UpstreamStatus { status, .. } => *status >= 500,
+            Self::Unauthorized { .. }
+            | Self::MalformedResponse { .. }
+            | Self::Secret(_)
+            | Self::Unsupported { .. } => false,
+        }
+    }
+
     /// A stable code for dashboards and alarms.
     pub fn code(&self) -> &'static str {
         match self {
@@ -249,5 +266,41 @@ pub trait SourceConfig: fmt::Debug + Send + Sync {
     /// settings name several feeds (Amazon Connect instances).
     fn build_all(&self, deps: &SourceDeps) -> Result<Vec<Arc<dyn QueueSource>>, BuildError> {
         Ok(vec![self.build(deps)?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceError;
+
+    #[test]
+    fn only_what_may_pass_on_its_own_is_transient() {
+        let transient = [
+            SourceError::Throttled { status: 429 },
+            SourceError::RequestTimeout { timeout_ms: 3_000 },
+            SourceError::CycleTimeout { timeout_ms: 8_000 },
+            SourceError::transport("connection reset", "reset by peer"),
+            SourceError::UpstreamStatus {
+                status: 503,
+                detail: "unavailable".into(),
+            },
+        ];
+        let lasting = [
+            SourceError::Unauthorized { status: 401 },
+            SourceError::UpstreamStatus {
+                status: 403,
+                detail: "AccessDeniedException".into(),
+            },
+            SourceError::malformed("not JSON"),
+            SourceError::Unsupported {
+                detail: "no WebSockets".into(),
+            },
+        ];
+        for error in &transient {
+            assert!(error.is_transient(), "{error}");
+        }
+        for error in &lasting {
+            assert!(!error.is_transient(), "{error}");
+        }
     }
 }

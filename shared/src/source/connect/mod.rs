@@ -265,14 +265,9 @@ impl ConnectSource {
                 alias.settled = true;
             }
             Err(error) => {
-                let retry = matches!(
-                    error,
-                    SourceError::Throttled { .. }
-                        | SourceError::RequestTimeout { .. }
-                        | SourceError::CycleTimeout { .. }
-                        | SourceError::Transport { .. }
-                ) || matches!(error, SourceError::UpstreamStatus { status, .. } if status >= 500);
-                alias.settled = !retry;
+                // A transient failure is asked again next cycle; a denied
+                // DescribeInstance names the instance by its id for good.
+                alias.settled = !error.is_transient();
                 tracing::warn!(instance = %self.instance_id, code = error.code(), error = %error, "the instance's alias could not be read; it is named by its id");
             }
         }
