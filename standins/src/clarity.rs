@@ -496,6 +496,21 @@ crate::controls!(ClarityStandin {
     sign_in: Accepted
 });
 
+/// An API or SignalR call: the gate first, `answer` only if the call gets
+/// through, and the log either way.
+async fn gated(
+    shared: &Shared,
+    headers: &HeaderMap,
+    operation: &'static str,
+    answer: impl Future<Output = Response>,
+) -> Response {
+    let response = match gate(shared, headers).await {
+        Some(refused) => refused,
+        None => answer.await,
+    };
+    record(shared, operation, 0, response).await
+}
+
 /// A queued fault, the bearer check: what every API and SignalR call does first.
 async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let fault = shared
@@ -710,22 +725,19 @@ async fn issue_token(
 }
 
 async fn info(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None => Json(json!({
+    gated(&shared, &headers, "info", async {
+            Json(json!({
             "connectVersion": "4.1.1.0",
             "apiVersions": [{"version": "1.0", "relativeUrl": "/v1.0"}, {"version": "2", "relativeUrl": "/v2"}],
             "signalRTransports": ["webSockets", "serverSentEvents", "longPolling"]
         }))
-        .into_response(),
-    };
-    record(&shared, "info", 0, response).await
+        .into_response()
+    })
+    .await
 }
 
 async fn mbu(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None => {
+    gated(&shared, &headers, "mbu", async {
             let queues: Vec<Value> = shared
                 .queues
                 .lock()
@@ -735,9 +747,8 @@ async fn mbu(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response 
                 .collect();
             Json(json!({"agents": [], "queues": queues, "teams": [], "groups": [], "businessUnits": []}))
                 .into_response()
-        }
-    };
-    record(&shared, "mbu", 0, response).await
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -835,17 +846,16 @@ async fn unsubscribe(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None => match shared.subscriptions.lock().await.remove(&id) {
+    gated(&shared, &headers, "unsubscribe", async {
+        match shared.subscriptions.lock().await.remove(&id) {
             Some(_) => StatusCode::NO_CONTENT.into_response(),
             None => error(
                 StatusCode::NOT_FOUND,
                 json!({"message": "no such subscription"}),
             ),
-        },
-    };
-    record(&shared, "unsubscribe", 0, response).await
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -867,35 +877,34 @@ async fn negotiate(
     headers: HeaderMap,
     Query(query): Query<TransportQuery>,
 ) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None if !hub_is_ours(query.connection_data.as_deref()) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"message": "unknown hub"}),
-        ),
-        None => {
-            let n = shared.next.fetch_add(1, Ordering::Relaxed);
-            let id = format!("{n:08x}-e9f5-47a5-bfea-01b949ff9247");
-            let token = format!("AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAA{n:x}==");
-            shared.connections.lock().await.insert(
-                token.clone(),
-                Connection {
-                    id: id.clone(),
-                    tx: None,
-                },
+    gated(&shared, &headers, "negotiate", async {
+        if !hub_is_ours(query.connection_data.as_deref()) {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"message": "unknown hub"}),
             );
-            Json(json!({
-                "Url": "/signalr", "ConnectionToken": token, "ConnectionId": id,
-                "KeepAliveTimeout": keep_alive(&shared).as_secs_f64(), "DisconnectTimeout": 30.0,
-                "ConnectionTimeout": 110.0,
-                "TryWebSockets": !shared.no_web_sockets.load(Ordering::Relaxed),
-                "ProtocolVersion": "1.5",
-                "TransportConnectTimeout": 5.0, "LongPollDelay": 0.0
-            }))
-            .into_response()
         }
-    };
-    record(&shared, "negotiate", 0, response).await
+        let n = shared.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{n:08x}-e9f5-47a5-bfea-01b949ff9247");
+        let token = format!("AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAA{n:x}==");
+        shared.connections.lock().await.insert(
+            token.clone(),
+            Connection {
+                id: id.clone(),
+                tx: None,
+            },
+        );
+        Json(json!({
+            "Url": "/signalr", "ConnectionToken": token, "ConnectionId": id,
+            "KeepAliveTimeout": keep_alive(&shared).as_secs_f64(), "DisconnectTimeout": 30.0,
+            "ConnectionTimeout": 110.0,
+            "TryWebSockets": !shared.no_web_sockets.load(Ordering::Relaxed),
+            "ProtocolVersion": "1.5",
+            "TransportConnectTimeout": 5.0, "LongPollDelay": 0.0
+        }))
+        .into_response()
+    })
+    .await
 }
 
 async fn connect(
@@ -1000,29 +1009,26 @@ async fn start_transport(
     headers: HeaderMap,
     Query(query): Query<TransportQuery>,
 ) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None => {
-            let known = match &query.connection_token {
-                Some(token) => shared
-                    .connections
-                    .lock()
-                    .await
-                    .get(token)
-                    .is_some_and(|c| c.tx.is_some()),
-                None => false,
-            };
-            if known {
-                Json(json!({"Response": "started"})).into_response()
-            } else {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    json!({"message": "the transport is not connected"}),
-                )
-            }
+    gated(&shared, &headers, "start", async {
+        let known = match &query.connection_token {
+            Some(token) => shared
+                .connections
+                .lock()
+                .await
+                .get(token)
+                .is_some_and(|c| c.tx.is_some()),
+            None => false,
+        };
+        if known {
+            Json(json!({"Response": "started"})).into_response()
+        } else {
+            error(
+                StatusCode::BAD_REQUEST,
+                json!({"message": "the transport is not connected"}),
+            )
         }
-    };
-    record(&shared, "start", 0, response).await
+    })
+    .await
 }
 
 async fn abort(
@@ -1030,23 +1036,20 @@ async fn abort(
     headers: HeaderMap,
     Query(query): Query<TransportQuery>,
 ) -> Response {
-    let response = match gate(&shared, &headers).await {
-        Some(refused) => refused,
-        None => {
-            if let Some(token) = &query.connection_token
-                && let Some(mut connection) = shared.connections.lock().await.remove(token)
-            {
-                if let Some(tx) = connection.tx.take() {
-                    let _ = tx.send(Outgoing::Close);
-                }
-                shared
-                    .subscriptions
-                    .lock()
-                    .await
-                    .retain(|_, s| &s.connection_token != token);
+    gated(&shared, &headers, "abort", async {
+        if let Some(token) = &query.connection_token
+            && let Some(mut connection) = shared.connections.lock().await.remove(token)
+        {
+            if let Some(tx) = connection.tx.take() {
+                let _ = tx.send(Outgoing::Close);
             }
-            StatusCode::OK.into_response()
+            shared
+                .subscriptions
+                .lock()
+                .await
+                .retain(|_, s| &s.connection_token != token);
         }
-    };
-    record(&shared, "abort", 0, response).await
+        StatusCode::OK.into_response()
+    })
+    .await
 }
