@@ -4,7 +4,8 @@
 //! `common` is the harness they share (moto, the stand-ins, the wiring).
 //!
 //! `cargo test -p queue-stats --test e2e` runs them all; a module alone:
-//! `cargo test -p queue-stats --test e2e level_events::`.
+//! `cargo test -p queue-stats --test e2e level_events::`. scripts/test.sh
+//! runs them under cargo-nextest (`.config/nextest.toml`) where it can.
 
 mod common;
 
