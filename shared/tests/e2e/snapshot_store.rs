@@ -218,7 +218,11 @@ async fn readers_racing_a_writer_never_see_a_mixed_or_older_snapshot() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     const QUEUES: usize = 40;
-    const MIN_READS: usize = 2_000;
+    // Each read is checked whole; a mixed or older snapshot is a fault of
+    // the store's design, not a rare race, so 1,000 reads across the
+    // writer's dozens of polls meet it (2,000 held CI's tests for a minute
+    // of moto's CPU alone).
+    const MIN_READS: usize = 1_000;
     let store = Arc::new(store().await);
     // Each poll's queues all carry the poll's number, and the id names it.
     let poll = |generation: u64| {
