@@ -80,8 +80,8 @@ fi
 # Left out: the suites about a source's own wire and faults (the source
 # contract, 8x8, Clarity, the credentialed sources' suite, several Connect
 # instances), whose store and stream writes are the same code the others
-# run here; and, as before,
-# the partial-failure and estimator suites, moto-specific by design.
+# run here; and, as before, the partial-failure and estimator suites,
+# moto-specific by design.
 step "end-to-end tests on dynalite and kinesalite"
 ensure_node_emulators
 DYNALITE_PID="" KINESALITE_PID=""

@@ -314,6 +314,7 @@ impl ClarityStandin {
         let listener = tokio::net::TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            // Tokens live an hour unless a test says otherwise.
             sign_in: SignIn::new(accepted, Duration::from_secs(3600)),
             handshakes: std::sync::Mutex::new(HashMap::new()),
             queues: Mutex::new(Vec::new()),
@@ -489,7 +490,6 @@ fn unauthorized(shared: &Shared) -> Response {
     response
 }
 
-// Tokens live an hour unless a test says otherwise.
 crate::controls!(ClarityStandin {
     faults: ClarityFault,
     log: Logged,

@@ -72,6 +72,10 @@ impl<L: Clone> RequestLog<L> {
     pub async fn entries(&self) -> Vec<L> {
         self.0.lock().await.clone()
     }
+
+    pub async fn count_where(&self, matches: impl Fn(&L) -> bool) -> usize {
+        self.0.lock().await.iter().filter(|e| matches(e)).count()
+    }
 }
 
 /// The credentials a signing-in vendor accepts now, and the bearer tokens
@@ -128,7 +132,7 @@ pub trait Logs {
 
     /// How many answered requests `matches` picks.
     async fn count_where(&self, matches: impl Fn(&Self::Entry) -> bool) -> usize {
-        self.log().await.iter().filter(|e| matches(e)).count()
+        self.request_log().count_where(matches).await
     }
 }
 

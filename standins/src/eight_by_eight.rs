@@ -116,6 +116,7 @@ impl EightByEightStandin {
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             pbx_id: pbx_id.to_owned(),
+            // Tokens live 1800 s, as 8x8's do, unless a test says otherwise.
             sign_in: SignIn::new(accepted, Duration::from_secs(1800)),
             queues: Mutex::new(Vec::new()),
             faults: Faults::default(),
@@ -153,7 +154,6 @@ impl EightByEightStandin {
     }
 }
 
-// Tokens live 1800 s, as 8x8's do, unless a test says otherwise.
 crate::controls!(EightByEightStandin {
     faults: EightFault,
     log: Logged,

@@ -9,7 +9,7 @@
 //! `credentialed_suite!` at the end.
 
 use crate::common::*;
-use queue_stats::model::{Snapshot, SourceState};
+use queue_stats::model::SourceState;
 use queue_stats::poller::CycleReport;
 
 fn status(report: &CycleReport, source: &str) -> SourceState {
@@ -188,22 +188,12 @@ async fn every_source_in_one_cycle() {
     for source in ["symbee", "connect", "8x8", "clarity"] {
         assert_eq!(status(&report, source), SourceState::Ok, "{report:?}");
     }
-    let snapshot: Snapshot = {
-        use queue_stats::store::SnapshotReader;
-        harness.store().latest_snapshot().await.unwrap().unwrap()
-    };
-    let of = |source: &str| -> Vec<_> {
-        snapshot
-            .queues
-            .iter()
-            .filter(|q| q.source.as_str() == source)
-            .cloned()
-            .collect()
-    };
-    let eights = CredentialedWorld::assert_every_queue_stored(&eight, &of("8x8")).await;
-    let claritys = CredentialedWorld::assert_every_queue_stored(&clarity, &of("clarity")).await;
+    let stored = |source| harness.stored_queues(source);
+    let eights = CredentialedWorld::assert_every_queue_stored(&eight, &stored("8x8").await).await;
+    let claritys =
+        CredentialedWorld::assert_every_queue_stored(&clarity, &stored("clarity").await).await;
     let connects = connect_standin.queues().await.len();
-    assert_eq!(of("connect").len(), connects);
+    assert_eq!(stored("connect").await.len(), connects);
     assert_eq!(
         harness.records().await.len(),
         3 + connects + eights + claritys

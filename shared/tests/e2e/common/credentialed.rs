@@ -19,6 +19,18 @@ pub struct SignIns {
     pub refused: usize,
 }
 
+impl SignIns {
+    /// From the statuses of the requests that decide a sign-in: 200
+    /// accepted, anything else refused.
+    fn of(statuses: &[u16]) -> Self {
+        let accepted = statuses.iter().filter(|s| **s == 200).count();
+        Self {
+            accepted,
+            refused: statuses.len() - accepted,
+        }
+    }
+}
+
 /// A credentialed source's stand-in and its secret. Not `Send`: its
 /// futures wait on the poller in the test's own task.
 #[async_trait(?Send)]
@@ -187,15 +199,13 @@ impl CredentialedWorld for EightWorld {
     }
 
     async fn sign_ins(&self) -> SignIns {
-        let logins = self.standin.count_where(|l| l.operation == "token");
-        let accepted = self
-            .standin
-            .count_where(|l| l.operation == "token" && l.status == 200);
-        let (logins, accepted) = tokio::join!(logins, accepted);
-        SignIns {
-            accepted,
-            refused: logins - accepted,
-        }
+        let log = self.standin.log().await;
+        let logins: Vec<u16> = log
+            .iter()
+            .filter(|l| l.operation == "token")
+            .map(|l| l.status)
+            .collect();
+        SignIns::of(&logins)
     }
 
     async fn unauthorized_calls(&self) -> usize {
@@ -337,15 +347,13 @@ impl CredentialedWorld for ClarityWorld {
     /// A sign-in is a three-legged NTLM handshake: its last leg says
     /// whether it was accepted.
     async fn sign_ins(&self) -> SignIns {
-        let last_legs = self
-            .standin
-            .count_where(|l| l.operation == "token" && l.leg == 3);
-        let accepted = self.standin.count("token", 200);
-        let (last_legs, accepted) = tokio::join!(last_legs, accepted);
-        SignIns {
-            accepted,
-            refused: last_legs - accepted,
-        }
+        let log = self.standin.log().await;
+        let last_legs: Vec<u16> = log
+            .iter()
+            .filter(|l| l.operation == "token" && l.leg == 3)
+            .map(|l| l.status)
+            .collect();
+        SignIns::of(&last_legs)
     }
 
     async fn unauthorized_calls(&self) -> usize {
@@ -361,7 +369,7 @@ impl CredentialedWorld for ClarityWorld {
         self.standin.expire_tokens().await;
         self.drop_sockets().await;
         cycle_until(poller, async |report| {
-            status_of(report, "clarity").status != SourceState::Ok
+            status_of(report, Self::SOURCE).status != SourceState::Ok
                 || self.standin.count("connect", 101).await > connections
         })
         .await

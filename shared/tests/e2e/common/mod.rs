@@ -300,9 +300,7 @@ impl Harness {
             ("CONNECT_TIMEOUT_SECONDS", "30"),
         ];
         settings.extend_from_slice(extra);
-        let (deps, _) = self.deps_on(aws);
-        let deps = deps.with_sdk_for(SourceName::Connect, connect_sdk.clone());
-        build_poller(&self.config(&settings), &deps).expect("poller builds")
+        self.connect_poller(aws, connect_sdk, &settings)
     }
 
     /// The wired poller with exactly these Connect settings (beside this
@@ -312,7 +310,18 @@ impl Harness {
         connect_sdk: &SdkConfig,
         settings: &[(&str, &str)],
     ) -> Poller {
-        let (deps, _) = self.deps();
+        self.connect_poller(&self.sdk, connect_sdk, settings)
+    }
+
+    /// The wired poller from exactly `settings`: Connect's client built
+    /// from `connect_sdk`, every other AWS call to `aws`'s endpoint.
+    fn connect_poller(
+        &self,
+        aws: &SdkConfig,
+        connect_sdk: &SdkConfig,
+        settings: &[(&str, &str)],
+    ) -> Poller {
+        let (deps, _) = self.deps_on(aws);
         let deps = deps.with_sdk_for(SourceName::Connect, connect_sdk.clone());
         build_poller(&self.config(settings), &deps).expect("poller builds")
     }
